@@ -1,0 +1,131 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/iotcop/iotcop/creds"
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/proto"
+)
+
+// fakeAuth accepts one credential (or anything), locks out after a count.
+type fakeAuth struct {
+	valid     proto.Credential
+	acceptAll bool
+	lockAfter int
+	errAlways bool
+	tries     []proto.Credential
+}
+
+func (f *fakeAuth) Name() string { return "telnet" }
+func (f *fakeAuth) Open(context.Context, proto.Endpoint, *proto.Identity) (proto.LoginSession, error) {
+	return f, nil
+}
+func (f *fakeAuth) Close() error { return nil }
+func (f *fakeAuth) Try(_ context.Context, c proto.Credential) (proto.LoginResult, error) {
+	f.tries = append(f.tries, c)
+	if f.errAlways {
+		return proto.LoginResult{}, errors.New("connection reset")
+	}
+	if f.lockAfter > 0 && len(f.tries) > f.lockAfter {
+		return proto.LoginResult{Outcome: proto.LockedOut, Detail: "account locked"}, nil
+	}
+	if f.acceptAll || c == f.valid {
+		return proto.LoginResult{Outcome: proto.Accepted, Proof: "echo nonce read back"}, nil
+	}
+	return proto.LoginResult{Outcome: proto.Rejected}, nil
+}
+
+func device() *Device {
+	return &Device{Address: "127.0.0.9", Services: []Service{{
+		Endpoint: proto.Endpoint{Host: "127.0.0.9", Port: 23, Transport: "tcp"},
+		Identity: &proto.Identity{Protocol: "telnet"},
+	}}}
+}
+
+func TestDefaultCredentials(t *testing.T) {
+	dict, err := creds.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name         string
+		auth         *fakeAuth
+		budget       int
+		wantCheck    string
+		wantPassword string
+		wantTries    int
+		wantErr      string
+	}{
+		{name: "mirai pair found", auth: &fakeAuth{valid: proto.Credential{Username: "root", Password: "admin"}}, budget: 8,
+			wantCheck: finding.CheckDefaultCredentials, wantPassword: "admin", wantTries: 4},
+		{name: "beyond budget not tried", auth: &fakeAuth{valid: proto.Credential{Username: "root", Password: "admin"}}, budget: 2,
+			wantTries: 3},
+		{name: "accepts anything is not a default password", auth: &fakeAuth{acceptAll: true}, budget: 8,
+			wantCheck: finding.CheckUnauthenticatedAccess, wantTries: 1},
+		{name: "lockout stops", auth: &fakeAuth{valid: proto.Credential{Username: "admin", Password: "admin"}, lockAfter: 2}, budget: 8,
+			wantTries: 3, wantErr: "lockout"},
+		{name: "repeated disconnects stop", auth: &fakeAuth{errAlways: true}, budget: 8,
+			wantTries: 1 + maxConsecutiveErrors, wantErr: "consecutive errors"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &DefaultCredentials{Auth: map[string]proto.Authenticator{"telnet": tc.auth}, Dict: dict, Budget: creds.Budget{PerService: tc.budget}}
+			dev := device()
+			fs, err := c.Run(context.Background(), dev)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if len(tc.auth.tries) != tc.wantTries {
+				t.Fatalf("tries = %d %v, want %d", len(tc.auth.tries), tc.auth.tries, tc.wantTries)
+			}
+			if dev.Attempts(0) != tc.wantTries {
+				t.Fatalf("recorded attempts %d, want %d", dev.Attempts(0), tc.wantTries)
+			}
+			// The first try is always a random wrong credential.
+			if !strings.HasPrefix(tc.auth.tries[0].Username, "iotcop") {
+				t.Fatalf("first try %v is not the random probe", tc.auth.tries[0])
+			}
+			if tc.wantCheck == "" {
+				if len(fs) != 0 {
+					t.Fatalf("unexpected findings %+v", fs)
+				}
+				return
+			}
+			if len(fs) != 1 || fs[0].Check != tc.wantCheck || fs[0].Severity != finding.Critical {
+				t.Fatalf("findings %+v", fs)
+			}
+			if tc.wantPassword != "" {
+				if got := fs[0].Evidence["password"]; got != finding.Secret(tc.wantPassword) {
+					t.Fatalf("password evidence %v", got)
+				}
+				if fs[0].Evidence["proof"] != "echo nonce read back" {
+					t.Fatalf("proof %v", fs[0].Evidence["proof"])
+				}
+			}
+		})
+	}
+}
+
+func TestCleartextSeverity(t *testing.T) {
+	dev := device()
+	dev.Services = append(dev.Services, Service{
+		Endpoint: proto.Endpoint{Host: "127.0.0.9", Port: 443, Transport: "tcp", TLS: true},
+		Identity: &proto.Identity{Protocol: "http", TLS: true, Info: map[string]string{"auth_scheme": "basic"}},
+	}, Service{
+		Endpoint: proto.Endpoint{Host: "127.0.0.9", Port: 80, Transport: "tcp"},
+		Identity: &proto.Identity{Protocol: "http"},
+	})
+	fs, _ := Cleartext{}.Run(context.Background(), dev)
+	if len(fs) != 1 || fs[0].Port != 23 || fs[0].Severity != finding.Medium {
+		t.Fatalf("before acceptance: %+v", fs)
+	}
+	dev.note(0, true, false, 1)
+	fs, _ = Cleartext{}.Run(context.Background(), dev)
+	if len(fs) != 1 || fs[0].Severity != finding.High || fs[0].Evidence["credential_accepted"] != true {
+		t.Fatalf("after acceptance: %+v", fs)
+	}
+}

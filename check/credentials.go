@@ -1,0 +1,263 @@
+package check
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/iotcop/iotcop/creds"
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/proto"
+)
+
+// DefaultCredentials tries the dictionary against every service that has
+// logins. It claims a credential only on the protocol's positive proof, and
+// first learns how the service fails with a random wrong credential: a
+// service that "accepts" that is reported as accepting anything, never as
+// having a default password.
+type DefaultCredentials struct {
+	// Auth maps protocol name to its authenticator.
+	Auth map[string]proto.Authenticator
+	// Dict is the credential source.
+	Dict *creds.Dictionary
+	// Budget caps attempts per service.
+	Budget creds.Budget
+}
+
+// ID implements Check.
+func (c *DefaultCredentials) ID() string { return finding.CheckDefaultCredentials }
+
+// Provisions implements Check.
+func (c *DefaultCredentials) Provisions() []string { return []string{"5.1-1"} }
+
+// Intrusive implements Check.
+func (c *DefaultCredentials) Intrusive() bool { return true }
+
+// maxConsecutiveErrors ends a service's attempts: repeated disconnects are
+// a lockout sign (or a device in distress).
+const maxConsecutiveErrors = 3
+
+// Run implements Check.
+func (c *DefaultCredentials) Run(ctx context.Context, dev *Device) ([]finding.Finding, error) {
+	var out []finding.Finding
+	var errs []error
+	for i, s := range dev.Services {
+		auth := c.Auth[s.Identity.Protocol]
+		if auth == nil {
+			continue
+		}
+		f, err := c.service(ctx, dev, i, s, auth)
+		if f != nil {
+			out = append(out, *f)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s on %s: %w", c.ID(), s.Endpoint.Addr(), err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s Service, auth proto.Authenticator) (*finding.Finding, error) {
+	sess, err := auth.Open(ctx, s.Endpoint, s.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("open login session: %w", err)
+	}
+	defer sess.Close()
+	attempts := 0
+	defer func() { dev.note(i, false, false, attempts) }()
+
+	// Learn the failure signature: a random wrong credential.
+	wrong := proto.Credential{Username: "iotcop" + randomToken(3), Password: randomToken(8)}
+	if s.Identity.Protocol == "snmp" {
+		wrong.Username = ""
+	}
+	res, err := sess.Try(ctx, wrong)
+	attempts++
+	if err == nil && res.Outcome == proto.Accepted {
+		f := base(&UnauthenticatedAccess{}, finding.Critical, s, fmt.Sprintf("%s accepts any credential", s.Identity.Protocol))
+		f.Evidence["proof"] = res.Proof
+		f.Evidence["tried"] = "a random username and password"
+		f.Remediation = "Make the service check credentials; require a unique per-device or user-set password."
+		dev.note(i, false, true, 0)
+		return &f, nil
+	}
+	if err == nil && res.Outcome == proto.LockedOut {
+		return nil, fmt.Errorf("service locked out before any default was tried: %s", res.Detail)
+	}
+
+	list := c.Dict.For(s.Identity.Protocol, dev.Vendor)
+	budget := c.Budget.PerService
+	if budget <= 0 {
+		budget = creds.DefaultBudget().PerService
+	}
+	consecutiveErrs := 0
+	for _, cred := range list {
+		if attempts-1 >= budget || ctx.Err() != nil {
+			break
+		}
+		res, err := sess.Try(ctx, cred)
+		attempts++
+		if err != nil {
+			consecutiveErrs++
+			if consecutiveErrs >= maxConsecutiveErrors {
+				return nil, fmt.Errorf("stopped after %d consecutive errors (lockout or overload?): %w", consecutiveErrs, err)
+			}
+			continue
+		}
+		consecutiveErrs = 0
+		switch res.Outcome {
+		case proto.LockedOut:
+			return nil, fmt.Errorf("stopped: lockout sign after %d attempts: %s", attempts, res.Detail)
+		case proto.Accepted:
+			f := base(c, finding.Critical, s, fmt.Sprintf("%s accepts a default credential", s.Identity.Protocol))
+			if cred.Username != "" || s.Identity.Protocol != "snmp" {
+				f.Evidence["username"] = cred.Username
+			}
+			if s.Identity.Protocol == "snmp" {
+				f.Evidence["community"] = finding.Secret(cred.Password)
+				f.Title = "SNMP accepts a default community"
+			} else {
+				f.Evidence["password"] = finding.Secret(cred.Password)
+			}
+			f.Evidence["proof"] = res.Proof
+			f.Evidence["attempts"] = attempts
+			f.Remediation = "Ship without a universal default password: a unique per-device password or one the user must set at first use (EN 303 645 5.1-1, PSTI requirement 1)."
+			dev.note(i, true, false, 0)
+			return &f, nil
+		}
+	}
+	return nil, nil
+}
+
+// UnauthenticatedAccess asks each protocol whether it lets anyone in with
+// no credential at all (telnet shell, anonymous MQTT/FTP, open RTSP, SNMP
+// public, CoAP resources, ADB).
+type UnauthenticatedAccess struct {
+	Probers map[string]proto.OpenAccessProber
+}
+
+// ID implements Check.
+func (c *UnauthenticatedAccess) ID() string { return finding.CheckUnauthenticatedAccess }
+
+// Provisions implements Check.
+func (c *UnauthenticatedAccess) Provisions() []string { return []string{"5.1-1", "5.5-4"} }
+
+// Intrusive implements Check.
+func (c *UnauthenticatedAccess) Intrusive() bool { return false }
+
+// Run implements Check.
+func (c *UnauthenticatedAccess) Run(ctx context.Context, dev *Device) ([]finding.Finding, error) {
+	var out []finding.Finding
+	var errs []error
+	for i, s := range dev.Services {
+		p := c.Probers[s.Identity.Protocol]
+		if p == nil {
+			continue
+		}
+		acc, err := p.ProbeOpenAccess(ctx, s.Endpoint, s.Identity)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s on %s: %w", c.ID(), s.Endpoint.Addr(), err))
+			continue
+		}
+		if acc == nil {
+			continue
+		}
+		sev := finding.Critical
+		lower := strings.ToLower(acc.What)
+		if strings.Contains(lower, "coap") || strings.Contains(lower, "ftp") && !strings.Contains(lower, "write") {
+			sev = finding.High
+		}
+		f := base(c, sev, s, acc.What)
+		f.Evidence["proof"] = acc.Proof
+		for k, v := range acc.Details {
+			f.Evidence[k] = v
+		}
+		f.Remediation = "Require authentication on every interface that gives access to the device or its data (EN 303 645 5.1-1, 5.5-4)."
+		dev.note(i, false, true, 0)
+		out = append(out, f)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Cleartext flags services that take credentials in clear text. It runs
+// after the credential checks and is more severe where a credential was
+// accepted or access was open.
+type Cleartext struct{}
+
+// ID implements Check.
+func (Cleartext) ID() string { return finding.CheckCleartextProtocol }
+
+// Provisions implements Check.
+func (Cleartext) Provisions() []string { return []string{"5.5-1"} }
+
+// Intrusive implements Check.
+func (Cleartext) Intrusive() bool { return false }
+
+// takesCleartextCredentials reports whether the service takes credentials
+// without encryption, and how.
+func takesCleartextCredentials(s Service) (string, bool) {
+	if s.Endpoint.TLS || s.Identity.TLS {
+		return "", false
+	}
+	switch s.Identity.Protocol {
+	case "telnet":
+		return "telnet sends the login and everything after it in clear text", true
+	case "ftp":
+		return "FTP sends USER/PASS in clear text", true
+	case "mqtt":
+		return "MQTT on a plain port sends CONNECT credentials in clear text", true
+	case "http":
+		switch s.Identity.Info["auth_scheme"] {
+		case "basic":
+			return "HTTP Basic authentication without TLS sends the password base64-encoded, i.e. in clear", true
+		case "form":
+			return "a login form posted over plain HTTP sends the password in clear text", true
+		case "digest":
+			return "HTTP Digest without TLS exposes the session and allows offline guessing of the password", true
+		}
+	case "rtsp":
+		if s.Identity.Info["auth_scheme"] == "basic" {
+			return "RTSP Basic authentication sends the password in clear", true
+		}
+	case "snmp":
+		return "SNMP v1/v2c sends the community string in clear text", true
+	}
+	return "", false
+}
+
+// Run implements Check.
+func (c Cleartext) Run(_ context.Context, dev *Device) ([]finding.Finding, error) {
+	var out []finding.Finding
+	for i, s := range dev.Services {
+		why, ok := takesCleartextCredentials(s)
+		if !ok {
+			continue
+		}
+		accepted, open := dev.wasAccepted(i)
+		sev := finding.Medium
+		if accepted {
+			sev = finding.High
+		}
+		f := base(c, sev, s, fmt.Sprintf("%s takes credentials in clear text", s.Identity.Protocol))
+		f.Evidence["reason"] = why
+		f.Evidence["credential_accepted"] = accepted
+		if open {
+			f.Evidence["open_access"] = true
+		}
+		f.Remediation = "Offer the service only over an encrypted channel (TLS, SSH) and disable the clear-text variant (EN 303 645 5.5-1)."
+		out = append(out, f)
+	}
+	return out, nil
+}
