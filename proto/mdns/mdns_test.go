@@ -1,0 +1,190 @@
+package mdns
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/iotcop/iotcop/internal/daemontest"
+	"github.com/iotcop/iotcop/proto"
+)
+
+// zone is what the fake responder advertises: PTR owner -> targets.
+var zone = map[string][]string{
+	servicesName:        {"_http._tcp.local.", "_hap._tcp.local."},
+	"_http._tcp.local.": {"Camera Web._http._tcp.local."},
+	"_hap._tcp.local.":  {"Smart Plug 1A2B._hap._tcp.local."},
+}
+
+// answerFor builds a response to query q following mode.
+func answerFor(q []byte, mode string) []byte {
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		return nil
+	}
+	qs, err := p.AllQuestions()
+	if err != nil {
+		return nil
+	}
+	id := h.ID
+	if mode == "wrong id" {
+		id ^= 0xffff
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: id, Response: true, Authoritative: true})
+	_ = b.StartAnswers()
+	for _, question := range qs {
+		for _, target := range zone[question.Name.String()] {
+			_ = b.PTRResource(dnsmessage.ResourceHeader{Name: question.Name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET, TTL: 120},
+				dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(target)})
+		}
+	}
+	_ = b.StartAdditionals()
+	_ = b.SRVResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("Camera Web._http._tcp.local."), Type: dnsmessage.TypeSRV, Class: dnsmessage.ClassINET, TTL: 120},
+		dnsmessage.SRVResource{Port: 80, Target: dnsmessage.MustNewName("cam-1a2b.local.")})
+	_ = b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("cam-1a2b.local."), Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 120},
+		dnsmessage.AResource{A: [4]byte{127, 0, 0, 1}})
+	out, err := b.Finish()
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+func responder(t *testing.T, mode string) proto.Endpoint {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(daemontest.Addr(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 9000)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			switch mode {
+			case "silent":
+				continue
+			case "garbage":
+				_, _ = pc.WriteTo([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"), from)
+				continue
+			case "empty":
+				var p dnsmessage.Parser
+				h, err := p.Start(buf[:n])
+				if err != nil {
+					continue
+				}
+				eb := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: h.ID, Response: true})
+				out, _ := eb.Finish()
+				_, _ = pc.WriteTo(out, from)
+				continue
+			}
+			if out := answerFor(buf[:n], mode); out != nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+	a := pc.LocalAddr().(*net.UDPAddr)
+	return proto.Endpoint{Host: a.IP.String(), Port: a.Port, Transport: "udp", Timeout: 600 * time.Millisecond}
+}
+
+func TestResponders(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode         string
+		wantIdentify error
+		wantInfo     map[string]string
+	}{
+		{mode: "services", wantInfo: map[string]string{
+			"services":      "_http._tcp.local,_hap._tcp.local",
+			"service_count": "2",
+			"instances":     "Camera Web._http._tcp.local,Smart Plug 1A2B._hap._tcp.local",
+			"hostnames":     "cam-1a2b.local",
+		}},
+		{mode: "empty", wantInfo: map[string]string{"service_count": "0"}},
+		{mode: "wrong id", wantIdentify: proto.ErrNotThisProtocol},
+		{mode: "silent", wantIdentify: proto.ErrNotThisProtocol},
+		{mode: "garbage", wantIdentify: proto.ErrNotThisProtocol},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel()
+			ep := responder(t, tt.mode)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			conn, err := ep.Connect(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			id, err := New().Identify(ctx, conn, nil, ep)
+			if !errors.Is(err, tt.wantIdentify) {
+				t.Fatalf("Identify err = %v, want %v", err, tt.wantIdentify)
+			}
+			if err != nil {
+				return
+			}
+			if id.Protocol != "mdns" {
+				t.Errorf("protocol %q", id.Protocol)
+			}
+			for k, want := range tt.wantInfo {
+				if got := id.Info[k]; got != want {
+					t.Errorf("Info[%s] = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildQuery(t *testing.T) {
+	q, err := buildQuery(0x1234, []string{servicesName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p dnsmessage.Parser
+	h, err := p.Start(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs, err := p.AllQuestions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ID != 0x1234 || h.Response || len(qs) != 1 || qs[0].Type != dnsmessage.TypePTR ||
+		!strings.EqualFold(qs[0].Name.String(), servicesName) || qs[0].Class&classUnicastResponse == 0 {
+		t.Errorf("query header %+v questions %+v", h, qs)
+	}
+}
+
+// FuzzParseReply checks the reply reader on arbitrary bytes.
+func FuzzParseReply(f *testing.F) {
+	q, err := buildQuery(7, []string{servicesName})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(answerFor(q, "services"))
+	f.Add(q)
+	f.Add([]byte{0, 7, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0x0c})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := parseReply(data, 7)
+		if err != nil {
+			return
+		}
+		for _, targets := range r.ptrs {
+			if len(targets) > maxNames {
+				t.Fatalf("%d targets", len(targets))
+			}
+		}
+		if len(r.hosts) > maxNames {
+			t.Fatalf("%d hosts", len(r.hosts))
+		}
+	})
+}
