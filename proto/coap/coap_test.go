@@ -194,7 +194,7 @@ func TestFakeServers(t *testing.T) {
 					more = 8
 				}
 				resp := piggyback(req, codeContent, string(full[start:end]))
-				resp[0].options = []option{{num: optBlock2, value: encodeUint(b.num<<4 | more | 0)}}
+				resp[0].options = []option{{num: optBlock2, value: encodeUint(b.num<<4 | more)}} // szx 0: 16-byte blocks
 				return resp
 			},
 			wantCode:     "2.05",

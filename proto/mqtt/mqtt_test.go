@@ -138,7 +138,14 @@ func TestMosquitto(t *testing.T) {
 			cfg:           brokerConfig{anonymous: true},
 			wantAnonymous: "true",
 			wantProduct:   true,
-			wantOpen:      []string{"#", "$SYS/#"},
+			logins: []struct {
+				cred proto.Credential
+				want proto.Outcome
+			}{
+				// Any pair gets in: that is open access, not a credential.
+				{proto.Credential{Username: "admin", Password: "admin"}, proto.Unknown},
+			},
+			wantOpen: []string{"#", "$SYS/#"},
 		},
 		{
 			name:          "password file",
