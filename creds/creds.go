@@ -251,7 +251,15 @@ func (d *Dictionary) For(protocol, vendor string) []proto.Credential {
 			}
 		}
 	}
-	for _, c := range d.mirai {
+	// Mirai spread over telnet (and SSH on some variants): there its
+	// weights are the best order. Elsewhere pairs go by how many sources
+	// and vendors ship them.
+	if base == "telnet" || base == "ssh" {
+		for _, c := range d.mirai {
+			add(c)
+		}
+	}
+	for _, c := range d.popular(base) {
 		add(c)
 	}
 	if base == "rtsp" {
@@ -272,6 +280,33 @@ func (d *Dictionary) For(protocol, vendor string) []proto.Credential {
 		add(c)
 	}
 	return out
+}
+
+// popular orders every known pair by how widely it is shipped: the number
+// of vendors listing it in the cheat sheet, plus routersploit modules for
+// this protocol (weighted, they are protocol-specific), plus Mirai's weight.
+func (d *Dictionary) popular(protocol string) []proto.Credential {
+	score := map[proto.Credential]int{}
+	var order []proto.Credential
+	bump := func(c proto.Credential, n int) {
+		if _, ok := score[c]; !ok {
+			order = append(order, c)
+		}
+		score[c] += n
+	}
+	for i, c := range d.mirai {
+		bump(c, max(10-i/4, 1))
+	}
+	for _, v := range d.cheat {
+		bump(v.cred, 1)
+	}
+	for _, v := range d.vendor {
+		if v.protocol == protocol {
+			bump(v.cred, 3)
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return score[order[i]] > score[order[j]] })
+	return order
 }
 
 // Budget limits credential attempts per service.

@@ -78,3 +78,21 @@ func TestLoadFile(t *testing.T) {
 		t.Fatalf("empty list: %v", err)
 	}
 }
+
+func TestPopularOrderForWeb(t *testing.T) {
+	d, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.For("http", "")
+	if got[0].String() != "admin:admin" {
+		t.Fatalf("http starts with %s, want admin:admin (the most widely shipped pair)", got[0])
+	}
+	pos := map[string]int{}
+	for i, c := range got {
+		pos[c.String()] = i
+	}
+	if pos["admin:password"] > 10 || pos["admin:1234"] > 12 {
+		t.Fatalf("common web defaults too late: admin:password at %d, admin:1234 at %d", pos["admin:password"], pos["admin:1234"])
+	}
+}
