@@ -1,0 +1,318 @@
+package unpack
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+)
+
+// Magic is a byte string that marks a format at Offset bytes from the
+// format's start.
+type Magic struct {
+	Offset int
+	Bytes  []byte
+}
+
+// Unpacker handles one format.
+type Unpacker interface {
+	// Format names the format ("squashfs", "gzip", ...).
+	Format() string
+	// Magics lists the byte strings the carver searches for.
+	Magics() []Magic
+	// Identify cheaply checks a candidate start (up to HeaderSize bytes,
+	// fewer at the end of the data).
+	Identify(header []byte) bool
+	// Unpack extracts the format found at the start of r into sink and
+	// returns how many bytes of r it spans. A wrapped ErrNotFormat says
+	// the candidate was a false match.
+	Unpack(ctx context.Context, r io.ReaderAt, size int64, sink *Sink) (used int64, err error)
+}
+
+// HeaderSize is how many bytes Identify is given.
+const HeaderSize = 4096
+
+// Options bound and configure unpacking. Zero fields take the defaults.
+type Options struct {
+	// ExtractDir, when set, also writes every layer under this folder
+	// (one sub-folder per layer); by default nothing touches the disk.
+	ExtractDir string
+	// MaxDepth limits nesting (default 8).
+	MaxDepth int
+	// MaxTotalBytes limits the bytes unpacked from one image (default 1 GiB).
+	MaxTotalBytes int64
+	// MaxFiles limits the entries unpacked from one image (default 200000).
+	MaxFiles int64
+	// MaxRatio limits a layer's output/input size ratio once its output
+	// passes 32 MiB (default 200).
+	MaxRatio float64
+	// Workers bounds parallel block decompression (default 4).
+	Workers int
+	// Unpackers replaces the default format list.
+	Unpackers []Unpacker
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = 8
+	}
+	if o.MaxTotalBytes <= 0 {
+		o.MaxTotalBytes = 1 << 30
+	}
+	if o.MaxFiles <= 0 {
+		o.MaxFiles = 200000
+	}
+	if o.MaxRatio <= 0 {
+		o.MaxRatio = 200
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Unpackers == nil {
+		o.Unpackers = Default(o.Workers)
+	}
+	return o
+}
+
+// Default returns the built-in unpackers, most specific first: when two
+// formats match at one offset the earlier one wins.
+func Default(workers int) []Unpacker {
+	return []Unpacker{
+		UImage{}, FIT{}, TRX{}, SquashFS{Workers: workers},
+		CPIO{}, Tar{}, Zip{},
+		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZMA{},
+	}
+}
+
+// minOpaque is the smallest unknown region reported as an opaque layer.
+const minOpaque = 64
+
+// Image unpacks the image at imagePath.
+func Image(ctx context.Context, imagePath string, opts Options) (*Tree, error) {
+	fi, err := os.Stat(imagePath)
+	if err != nil {
+		return nil, fmt.Errorf("opening image: %w", err)
+	}
+	o := opts.withDefaults()
+	if fi.Size() > o.MaxTotalBytes {
+		return nil, fmt.Errorf("image %s is %d bytes, over the %d byte budget", imagePath, fi.Size(), o.MaxTotalBytes)
+	}
+	data, err := os.ReadFile(imagePath)
+	if err != nil {
+		return nil, fmt.Errorf("reading image: %w", err)
+	}
+	return Data(ctx, data, opts)
+}
+
+// Data unpacks an image held in memory.
+func Data(ctx context.Context, data []byte, opts Options) (*Tree, error) {
+	o := opts.withDefaults()
+	if o.ExtractDir != "" {
+		if err := os.MkdirAll(o.ExtractDir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating extract folder: %w", err)
+		}
+	}
+	t := &Tree{opts: o, budget: &budget{maxBytes: o.MaxTotalBytes, maxFiles: o.MaxFiles}}
+	root := t.addLayer(&Layer{Parent: -1, Size: int64(len(data)), Format: "image", Entropy: Entropy(data), Status: StatusUnpacked})
+	e := &engine{t: t, o: o}
+	e.carve(ctx, data, root, "", "", 1)
+	return t, ctx.Err()
+}
+
+func (t *Tree) addLayer(l *Layer) *Layer {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	l.ID = len(t.layers)
+	t.layers = append(t.layers, l)
+	return l
+}
+
+type engine struct {
+	t *Tree
+	o Options
+}
+
+type candidate struct {
+	off int64
+	u   Unpacker
+	pri int
+}
+
+// carve finds every known format at any offset of data (a blob of layer
+// parent found at source) and unpacks it; the rest becomes opaque layers.
+func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, prefix string, depth int) {
+	var cands []candidate
+	for pri, u := range e.o.Unpackers {
+		for _, m := range u.Magics() {
+			for i := 0; ; {
+				j := bytes.Index(data[i:], m.Bytes)
+				if j < 0 {
+					break
+				}
+				at := int64(i + j - m.Offset)
+				i += j + 1
+				if at >= 0 {
+					cands = append(cands, candidate{at, u, pri})
+				}
+			}
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].off != cands[j].off {
+			return cands[i].off < cands[j].off
+		}
+		return cands[i].pri < cands[j].pri
+	})
+	var pos int64
+	size := int64(len(data))
+	for _, c := range cands {
+		if ctx.Err() != nil {
+			return
+		}
+		if c.off < pos {
+			continue
+		}
+		hdr := data[c.off:min(size, c.off+HeaderSize)]
+		if !c.u.Identify(hdr) {
+			continue
+		}
+		l, used := e.unpack(ctx, data[c.off:], c.u, parent, source, prefix, c.off, depth)
+		if l == nil {
+			continue
+		}
+		if c.off > pos {
+			e.opaque(data[pos:c.off], parent, source, pos, depth)
+		}
+		if used <= 0 {
+			used = 1
+		}
+		pos = c.off + used
+	}
+	if pos < size {
+		e.opaque(data[pos:], parent, source, pos, depth)
+	}
+}
+
+// unpack runs one unpacker on data (which starts at the format) and
+// recurses into what it produced. It returns nil for a false match.
+func (e *engine) unpack(ctx context.Context, data []byte, u Unpacker, parent *Layer, source, prefix string, off int64, depth int) (*Layer, int64) {
+	l := &Layer{Parent: parent.ID, Source: source, Offset: off, Format: u.Format(), Depth: depth}
+	if depth > e.o.MaxDepth {
+		l.Size = int64(len(data))
+		l.Status = StatusFailed
+		l.Error = fmt.Sprintf("%v: nesting deeper than %d layers", ErrBudget, e.o.MaxDepth)
+		e.t.addLayer(l)
+		return l, 0
+	}
+	// The layer gets its ID only once it is known not to be a false match,
+	// so the sink's extract folder is named after a provisional ID.
+	e.t.mu.Lock()
+	l.ID = len(e.t.layers)
+	e.t.mu.Unlock()
+	sink := newSink(e.t, l, prefix, int64(len(data)))
+	used, err := u.Unpack(ctx, sliceReader(data), int64(len(data)), sink)
+	if errors.Is(err, ErrNotFormat) && l.Files == 0 {
+		return nil, 0
+	}
+	if used <= 0 || used > int64(len(data)) {
+		used = int64(len(data))
+	}
+	l.Size = used
+	l.Entropy = Entropy(data[:used])
+	l.Status = StatusUnpacked
+	if err != nil {
+		l.Status = StatusFailed
+		l.Error = fmt.Sprintf("%s at offset 0x%x: %v", u.Format(), off, err)
+	}
+	if derr := sink.finish(); derr != nil {
+		if l.Info == nil {
+			l.Info = map[string]string{}
+		}
+		l.Info["extract_error"] = derr.Error()
+	}
+	e.t.mu.Lock()
+	l.ID = len(e.t.layers)
+	e.t.layers = append(e.t.layers, l)
+	e.t.mu.Unlock()
+	e.recurse(ctx, l, depth)
+	return l, used
+}
+
+// recurse looks into what layer l produced: blobs are carved, other
+// regular files are identified at their start only.
+func (e *engine) recurse(ctx context.Context, l *Layer, depth int) {
+	for _, f := range l.fs.Files() {
+		if ctx.Err() != nil {
+			return
+		}
+		if !f.Mode.IsRegular() || len(f.data) == 0 {
+			continue
+		}
+		if f.Blob {
+			// A stream keeps its parent's display prefix: the files of a
+			// gzip-compressed cpio are shown as "/etc/...", not "/data!/etc/...".
+			before := len(e.t.Layers())
+			e.carve(ctx, f.data, l, f.Path(), l.fs.prefix, depth+1)
+			f.Unpacked = e.producedFiles(before)
+			continue
+		}
+		hdr := f.data[:min(len(f.data), HeaderSize)]
+		for _, u := range e.o.Unpackers {
+			if !startsWithMagic(hdr, u.Magics()) || !u.Identify(hdr) {
+				continue
+			}
+			child, _ := e.unpack(ctx, f.data, u, l, f.Path(), f.Path()+"!", 0, depth+1)
+			if child != nil {
+				f.Unpacked = child.Status == StatusUnpacked
+				break
+			}
+		}
+	}
+}
+
+// producedFiles reports whether any layer added since index before holds files.
+func (e *engine) producedFiles(before int) bool {
+	ls := e.t.Layers()
+	for _, l := range ls[before:] {
+		if l.Status == StatusUnpacked && l.Files > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func startsWithMagic(hdr []byte, ms []Magic) bool {
+	for _, m := range ms {
+		if len(hdr) >= m.Offset+len(m.Bytes) && bytes.Equal(hdr[m.Offset:m.Offset+len(m.Bytes)], m.Bytes) {
+			return true
+		}
+	}
+	return false
+}
+
+// opaque reports a region no format matched, unless it is only padding.
+func (e *engine) opaque(data []byte, parent *Layer, source string, off int64, depth int) {
+	// Padding around a region is not part of it.
+	for len(data) > 0 && (data[0] == 0 || data[0] == 0xff) {
+		data = data[1:]
+		off++
+	}
+	for len(data) > 0 && (data[len(data)-1] == 0 || data[len(data)-1] == 0xff) {
+		data = data[:len(data)-1]
+	}
+	if len(data) < minOpaque {
+		return
+	}
+	l := &Layer{Parent: parent.ID, Source: source, Offset: off, Size: int64(len(data)), Format: "unknown",
+		Entropy: Entropy(data), Status: StatusOpaque, Depth: depth}
+	switch {
+	case l.Entropy > 7.9:
+		l.Info = map[string]string{"hint": "high entropy: encrypted or compressed with an unknown method"}
+	case l.Entropy < 1:
+		l.Info = map[string]string{"hint": "low entropy: mostly padding or sparse data"}
+	}
+	e.t.addLayer(l)
+}

@@ -1,0 +1,99 @@
+package unpack
+
+import (
+	"context"
+	"testing"
+
+	"github.com/iotcop/iotcop/firmware/internal/imagetest"
+)
+
+// fuzzOptions keep each fuzz run small.
+var fuzzOptions = Options{MaxTotalBytes: 8 << 20, MaxFiles: 2000, MaxDepth: 4, Workers: 2}
+
+// fuzzOne runs one unpacker directly and then the whole engine on data;
+// neither may panic, and the engine's layers must stay inside the data.
+func fuzzOne(t *testing.T, u Unpacker, data []byte) {
+	tree := &Tree{opts: fuzzOptions.withDefaults(), budget: &budget{maxBytes: fuzzOptions.MaxTotalBytes, maxFiles: fuzzOptions.MaxFiles}}
+	l := tree.addLayer(&Layer{Format: u.Format()})
+	s := newSink(tree, l, "", int64(len(data)))
+	hdr := data[:min(len(data), HeaderSize)]
+	if u.Identify(hdr) {
+		used, _ := u.Unpack(context.Background(), sliceReader(data), int64(len(data)), s)
+		if used < 0 || used > int64(len(data)) {
+			t.Fatalf("%s used %d of %d bytes", u.Format(), used, len(data))
+		}
+	}
+	tr, err := Data(context.Background(), data, fuzzOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range tr.Layers() {
+		if l.Offset < 0 || l.Size < 0 {
+			t.Fatalf("layer %s out of range", l)
+		}
+	}
+}
+
+func seedRoot(f *testing.F) string {
+	return imagetest.Rootfs(f, map[string]imagetest.Entry{
+		"etc/passwd": {Content: "root:x:0:0::/root:/bin/sh\n"},
+		"bin/sh":     {Link: "busybox"},
+		"bin/big":    {Content: string(make([]byte, 300))},
+	})
+}
+
+func FuzzSquashFS(f *testing.F) {
+	root := seedRoot(f)
+	for _, c := range []string{"gzip", "xz", "lzo", "lz4", "zstd", "lzma"} {
+		f.Add(imagetest.Squashfs(f, root, c, "-b", "4096"))
+	}
+	f.Add(imagetest.Squashfs(f, root, "gzip", "-noI", "-noD", "-noF"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, SquashFS{Workers: 2}, data) })
+}
+
+func FuzzCPIO(f *testing.F) {
+	root := seedRoot(f)
+	for _, h := range []string{"newc", "crc", "odc", "bin"} {
+		f.Add(imagetest.CPIO(f, root, h))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, CPIO{}, data) })
+}
+
+func FuzzUImage(f *testing.F) {
+	f.Add(imagetest.UImage(f, []byte("kernel payload"), "kernel", "none", "Linux-5.4"))
+	f.Add(imagetest.UImage(f, imagetest.Compress(f, []byte("kernel payload"), "gzip"), "kernel", "gzip", "Linux-5.4"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, UImage{}, data) })
+}
+
+func FuzzTRX(f *testing.F) {
+	hdr := []byte("HDR0\x40\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x1c\x00\x00\x00\x30\x00\x00\x00\x00\x00\x00\x00")
+	f.Add(append(hdr, make([]byte, 36)...))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, TRX{}, data) })
+}
+
+func FuzzFIT(f *testing.F) {
+	root := seedRoot(f)
+	dir := imagetest.Rootfs(f, map[string]imagetest.Entry{"k": {Content: "kernel"}, "rd": {Content: string(imagetest.CPIO(f, root, "newc"))}})
+	imagetest.Run(f, dir, nil, "mkimage", "-f", "auto", "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none",
+		"-a", "0", "-e", "0", "-n", "fit", "-d", "k", "-i", "rd", "fit.itb")
+	f.Add(imagetest.Run(f, dir, nil, "cat", "fit.itb"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, FIT{}, data) })
+}
+
+func FuzzCarve(f *testing.F) {
+	root := seedRoot(f)
+	newc := imagetest.CPIO(f, root, "newc")
+	f.Add(imagetest.Concat(512, imagetest.UImage(f, []byte("k"), "kernel", "none", "k"), imagetest.Squashfs(f, root, "gzip")))
+	f.Add(imagetest.Compress(f, newc, "gzip"))
+	f.Add(imagetest.Compress(f, newc, "xz"))
+	f.Add(imagetest.Compress(f, newc, "lzma"))
+	f.Add(imagetest.Compress(f, newc, "bzip2"))
+	f.Add(imagetest.Compress(f, newc, "zstd"))
+	f.Add(imagetest.Compress(f, newc, "lz4"))
+	f.Add(imagetest.Tar(f, root))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := Data(context.Background(), data, fuzzOptions); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

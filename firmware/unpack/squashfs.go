@@ -1,0 +1,687 @@
+package unpack
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/bits"
+	"path"
+	"sync"
+
+	"github.com/anchore/go-lzo"
+	"github.com/klauspost/compress/zlib"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
+	"golang.org/x/sync/errgroup"
+)
+
+// SquashFS unpacks SquashFS 4.0 images, little- and big-endian, with
+// gzip, lzma (with or without the 8-byte size field vendors drop), lzo,
+// xz, lz4 and zstd compression. Data blocks are decompressed by Workers
+// goroutines in parallel. Written from the format documentation
+// (squashfs-tools' squashfs_fs.h layout).
+type SquashFS struct {
+	Workers int
+}
+
+// Format implements Unpacker.
+func (SquashFS) Format() string { return "squashfs" }
+
+// Magics implements Unpacker.
+func (SquashFS) Magics() []Magic { return []Magic{{0, []byte("hsqs")}, {0, []byte("sqsh")}} }
+
+// Identify implements Unpacker.
+func (SquashFS) Identify(h []byte) bool {
+	_, _, err := parseSuperblock(h)
+	return err == nil
+}
+
+const (
+	sqSuperblockSize = 96
+	sqMetaSize       = 8192
+	sqNoFragment     = 0xffffffff
+	sqUncompressed   = 1 << 24
+	sqMaxDirDepth    = 256
+)
+
+var sqCompressors = map[uint16]string{1: "gzip", 2: "lzma", 3: "lzo", 4: "xz", 5: "lz4", 6: "zstd"}
+
+type superblock struct {
+	inodes, blockSize, fragCount     uint32
+	compression, blockLog, flags     uint16
+	major, minor                     uint16
+	rootInode, bytesUsed             uint64
+	idTable, xattrTable, inodeTable  uint64
+	dirTable, fragTable, exportTable uint64
+}
+
+// parseSuperblock validates the fixed header. Versions other than 4.0
+// parse (so the layer is reported) but carry an error.
+func parseSuperblock(h []byte) (superblock, binary.ByteOrder, error) {
+	var sb superblock
+	if len(h) < sqSuperblockSize {
+		return sb, nil, errors.New("squashfs superblock truncated")
+	}
+	var bo binary.ByteOrder
+	switch string(h[:4]) {
+	case "hsqs":
+		bo = binary.LittleEndian
+	case "sqsh":
+		bo = binary.BigEndian
+	default:
+		return sb, nil, errors.New("no squashfs magic")
+	}
+	sb.major, sb.minor = bo.Uint16(h[28:]), bo.Uint16(h[30:])
+	if sb.major < 1 || sb.major > 4 {
+		return sb, bo, fmt.Errorf("squashfs version %d.%d", sb.major, sb.minor)
+	}
+	if sb.major != 4 {
+		return sb, bo, nil
+	}
+	sb.inodes = bo.Uint32(h[4:])
+	sb.blockSize = bo.Uint32(h[12:])
+	sb.fragCount = bo.Uint32(h[16:])
+	sb.compression = bo.Uint16(h[20:])
+	sb.blockLog = bo.Uint16(h[22:])
+	sb.flags = bo.Uint16(h[24:])
+	sb.rootInode = bo.Uint64(h[32:])
+	sb.bytesUsed = bo.Uint64(h[40:])
+	sb.idTable = bo.Uint64(h[48:])
+	sb.xattrTable = bo.Uint64(h[56:])
+	sb.inodeTable = bo.Uint64(h[64:])
+	sb.dirTable = bo.Uint64(h[72:])
+	sb.fragTable = bo.Uint64(h[80:])
+	sb.exportTable = bo.Uint64(h[88:])
+	switch {
+	case sb.blockSize < 4096 || sb.blockSize > 1<<20 || bits.OnesCount32(sb.blockSize) != 1:
+		return sb, bo, fmt.Errorf("squashfs block size %d", sb.blockSize)
+	case uint32(1)<<sb.blockLog != sb.blockSize:
+		return sb, bo, fmt.Errorf("squashfs block log %d does not match block size %d", sb.blockLog, sb.blockSize)
+	case sqCompressors[sb.compression] == "":
+		return sb, bo, fmt.Errorf("squashfs compression id %d", sb.compression)
+	case sb.bytesUsed < sqSuperblockSize || sb.inodeTable >= sb.bytesUsed || sb.dirTable >= sb.bytesUsed ||
+		sb.inodeTable < sqSuperblockSize || sb.dirTable < sb.inodeTable:
+		return sb, bo, errors.New("squashfs table offsets inconsistent")
+	}
+	return sb, bo, nil
+}
+
+// squashReader reads one image held in b.
+type squashReader struct {
+	b      []byte
+	bo     binary.ByteOrder
+	sb     superblock
+	decode func(src []byte, maxOut int) ([]byte, error)
+	zstd   *zstd.Decoder
+
+	mu       sync.Mutex
+	meta     map[uint64]metaBlock
+	frags    []fragEntry
+	fragErr  error
+	fragOnce sync.Once
+	fragData map[uint64][]byte
+}
+
+type metaBlock struct {
+	data []byte
+	next uint64
+}
+
+type fragEntry struct {
+	start uint64
+	size  uint32
+}
+
+// readMeta returns the metadata block at absolute position pos.
+func (q *squashReader) readMeta(pos uint64) (metaBlock, error) {
+	q.mu.Lock()
+	m, ok := q.meta[pos]
+	q.mu.Unlock()
+	if ok {
+		return m, nil
+	}
+	if pos+2 > q.sb.bytesUsed {
+		return m, fmt.Errorf("metadata block at 0x%x outside the image", pos)
+	}
+	h := q.bo.Uint16(q.b[pos:])
+	n := uint64(h & 0x7fff)
+	if n == 0 || pos+2+n > q.sb.bytesUsed {
+		return m, fmt.Errorf("metadata block at 0x%x: bad length %d", pos, n)
+	}
+	src := q.b[pos+2 : pos+2+n]
+	if h&0x8000 != 0 {
+		m.data = src
+	} else {
+		d, err := q.decode(src, sqMetaSize)
+		if err != nil {
+			return m, fmt.Errorf("metadata block at 0x%x: %w", pos, err)
+		}
+		m.data = d
+	}
+	if len(m.data) > sqMetaSize {
+		return m, fmt.Errorf("metadata block at 0x%x decompresses to %d bytes", pos, len(m.data))
+	}
+	m.next = pos + 2 + n
+	q.mu.Lock()
+	if len(q.meta) > 1<<16 {
+		clear(q.meta)
+	}
+	q.meta[pos] = m
+	q.mu.Unlock()
+	return m, nil
+}
+
+// metaReader reads a byte stream that runs across metadata blocks.
+type metaReader struct {
+	q    *squashReader
+	cur  metaBlock
+	off  int
+	read int64
+}
+
+func (q *squashReader) metaAt(tableStart, block uint64, offset uint16) (*metaReader, error) {
+	m, err := q.readMeta(tableStart + block)
+	if err != nil {
+		return nil, err
+	}
+	if int(offset) > len(m.data) {
+		return nil, fmt.Errorf("offset %d past metadata block at 0x%x", offset, tableStart+block)
+	}
+	return &metaReader{q: q, cur: m, off: int(offset)}, nil
+}
+
+func (r *metaReader) Read(p []byte) (int, error) {
+	if r.off >= len(r.cur.data) {
+		if r.cur.next >= r.q.sb.bytesUsed {
+			return 0, io.EOF
+		}
+		m, err := r.q.readMeta(r.cur.next)
+		if err != nil {
+			return 0, err
+		}
+		r.cur, r.off = m, 0
+	}
+	n := copy(p, r.cur.data[r.off:])
+	r.off += n
+	r.read += int64(n)
+	return n, nil
+}
+
+func (r *metaReader) bytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("metadata truncated: %w", err)
+	}
+	return b, nil
+}
+
+// inode is the part of an inode the unpacker needs.
+type inode struct {
+	typ        uint16
+	mode       uint16
+	dirBlock   uint32
+	dirOffset  uint16
+	dirSize    uint32
+	blocks     uint64
+	fileSize   uint64
+	fragment   uint32
+	fragOffset uint32
+	blockSizes []uint32
+	target     string
+}
+
+func (q *squashReader) readInode(ref uint64, limit int64) (inode, error) {
+	var in inode
+	r, err := q.metaAt(q.sb.inodeTable, ref>>16, uint16(ref&0xffff))
+	if err != nil {
+		return in, fmt.Errorf("inode 0x%x: %w", ref, err)
+	}
+	h, err := r.bytes(16)
+	if err != nil {
+		return in, fmt.Errorf("inode 0x%x: %w", ref, err)
+	}
+	bo := q.bo
+	in.typ, in.mode = bo.Uint16(h), bo.Uint16(h[2:])
+	switch in.typ {
+	case 1:
+		b, err := r.bytes(16)
+		if err != nil {
+			return in, err
+		}
+		in.dirBlock, in.dirSize, in.dirOffset = bo.Uint32(b), uint32(bo.Uint16(b[8:])), bo.Uint16(b[10:])
+	case 8:
+		b, err := r.bytes(24)
+		if err != nil {
+			return in, err
+		}
+		in.dirSize, in.dirBlock, in.dirOffset = bo.Uint32(b[4:]), bo.Uint32(b[8:]), bo.Uint16(b[18:])
+	case 2, 9:
+		if in.typ == 2 {
+			b, err := r.bytes(16)
+			if err != nil {
+				return in, err
+			}
+			in.blocks, in.fragment, in.fragOffset, in.fileSize = uint64(bo.Uint32(b)), bo.Uint32(b[4:]), bo.Uint32(b[8:]), uint64(bo.Uint32(b[12:]))
+		} else {
+			b, err := r.bytes(40)
+			if err != nil {
+				return in, err
+			}
+			in.blocks, in.fileSize, in.fragment, in.fragOffset = bo.Uint64(b), bo.Uint64(b[8:]), bo.Uint32(b[28:]), bo.Uint32(b[32:])
+		}
+		if in.fileSize > uint64(limit) {
+			return in, fmt.Errorf("%w: file of %d bytes (sparse or bomb?)", ErrBudget, in.fileSize)
+		}
+		n := in.fileSize / uint64(q.sb.blockSize)
+		if in.fragment == sqNoFragment && in.fileSize%uint64(q.sb.blockSize) != 0 {
+			n++
+		}
+		raw, err := r.bytes(int(n) * 4)
+		if err != nil {
+			return in, fmt.Errorf("inode 0x%x block list: %w", ref, err)
+		}
+		in.blockSizes = make([]uint32, n)
+		for i := range in.blockSizes {
+			in.blockSizes[i] = bo.Uint32(raw[4*i:])
+		}
+	case 3, 10:
+		b, err := r.bytes(8)
+		if err != nil {
+			return in, err
+		}
+		n := bo.Uint32(b[4:])
+		if n == 0 || n > 4096 {
+			return in, fmt.Errorf("inode 0x%x: symlink target of %d bytes", ref, n)
+		}
+		t, err := r.bytes(int(n))
+		if err != nil {
+			return in, err
+		}
+		in.target = string(t)
+	case 4, 5, 6, 7, 11, 12, 13, 14:
+	default:
+		return in, fmt.Errorf("inode 0x%x: unknown type %d", ref, in.typ)
+	}
+	return in, nil
+}
+
+type sqJob struct {
+	path string
+	in   inode
+}
+
+// walk lists directory d (at path p) into the sink and collects files.
+func (q *squashReader) walk(ctx context.Context, s *Sink, p string, d inode, depth int, seen map[uint64]bool, jobs *[]sqJob) error {
+	if depth > sqMaxDirDepth {
+		return fmt.Errorf("directories nested deeper than %d at %s", sqMaxDirDepth, p)
+	}
+	if d.dirSize <= 3 {
+		return nil
+	}
+	r, err := q.metaAt(q.sb.dirTable, uint64(d.dirBlock), d.dirOffset)
+	if err != nil {
+		return fmt.Errorf("directory %s: %w", p, err)
+	}
+	total := int64(d.dirSize) - 3
+	for r.read < total {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h, err := r.bytes(12)
+		if err != nil {
+			return fmt.Errorf("directory %s: %w", p, err)
+		}
+		count, start := q.bo.Uint32(h)+1, q.bo.Uint32(h[4:])
+		if count > 256 {
+			return fmt.Errorf("directory %s: header claims %d entries", p, count)
+		}
+		for range count {
+			e, err := r.bytes(8)
+			if err != nil {
+				return fmt.Errorf("directory %s: %w", p, err)
+			}
+			off, nameLen := q.bo.Uint16(e), int(q.bo.Uint16(e[6:]))+1
+			nb, err := r.bytes(nameLen)
+			if err != nil {
+				return fmt.Errorf("directory %s: %w", p, err)
+			}
+			name := string(nb)
+			child := path.Join(p, name)
+			if name == "." || name == ".." || bytes.ContainsAny(nb, "/\x00") {
+				s.refuse(child, "bad directory entry name")
+				continue
+			}
+			ref := uint64(start)<<16 | uint64(off)
+			in, err := q.readInode(ref, s.limit())
+			if err != nil {
+				if errors.Is(err, ErrBudget) {
+					return fmt.Errorf("%s: %w", child, err)
+				}
+				return fmt.Errorf("%s: %w", child, err)
+			}
+			perm := fs.FileMode(in.mode & 0o777)
+			switch in.typ {
+			case 1, 8:
+				if seen[ref] {
+					return fmt.Errorf("directory cycle: %s refers back to an ancestor or repeats inode 0x%x", child, ref)
+				}
+				seen[ref] = true
+				if err := s.Dir(child, perm); err != nil {
+					return err
+				}
+				if err := q.walk(ctx, s, child, in, depth+1, seen, jobs); err != nil {
+					return err
+				}
+			case 2, 9:
+				*jobs = append(*jobs, sqJob{child, in})
+			case 3, 10:
+				if err := s.Symlink(child, in.target); err != nil {
+					return err
+				}
+			default:
+				if err := s.Special(child, fs.ModeDevice); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (q *squashReader) loadFragments() {
+	n := uint64(q.sb.fragCount)
+	if n == 0 {
+		return
+	}
+	if n*16 > q.sb.bytesUsed*sqMetaSize/2 {
+		q.fragErr = fmt.Errorf("fragment count %d too large for the image", n)
+		return
+	}
+	idx := (n*16 + sqMetaSize - 1) / sqMetaSize
+	if q.sb.fragTable+idx*8 > q.sb.bytesUsed {
+		q.fragErr = errors.New("fragment index outside the image")
+		return
+	}
+	for i := range idx {
+		pos := q.bo.Uint64(q.b[q.sb.fragTable+8*i:])
+		m, err := q.readMeta(pos)
+		if err != nil {
+			q.fragErr = fmt.Errorf("fragment table: %w", err)
+			return
+		}
+		for j := 0; j+16 <= len(m.data) && uint64(len(q.frags)) < n; j += 16 {
+			q.frags = append(q.frags, fragEntry{q.bo.Uint64(m.data[j:]), q.bo.Uint32(m.data[j+8:])})
+		}
+	}
+}
+
+// block returns the decompressed data block stored at pos with the
+// encoded size word sz.
+func (q *squashReader) block(pos uint64, sz uint32) ([]byte, error) {
+	n := uint64(sz &^ sqUncompressed)
+	if n > uint64(q.sb.blockSize)*2 || pos+n > q.sb.bytesUsed {
+		return nil, fmt.Errorf("data block at 0x%x of %d bytes outside the image", pos, n)
+	}
+	src := q.b[pos : pos+n]
+	if sz&sqUncompressed != 0 {
+		return src, nil
+	}
+	d, err := q.decode(src, int(q.sb.blockSize))
+	if err != nil {
+		return nil, fmt.Errorf("data block at 0x%x: %w", pos, err)
+	}
+	return d, nil
+}
+
+func (q *squashReader) fragment(i uint32) ([]byte, error) {
+	q.fragOnce.Do(q.loadFragments)
+	if q.fragErr != nil {
+		return nil, q.fragErr
+	}
+	if int(i) >= len(q.frags) {
+		return nil, fmt.Errorf("fragment %d of %d", i, len(q.frags))
+	}
+	f := q.frags[i]
+	q.mu.Lock()
+	d, ok := q.fragData[f.start]
+	q.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := q.block(f.start, f.size)
+	if err != nil {
+		return nil, fmt.Errorf("fragment %d: %w", i, err)
+	}
+	q.mu.Lock()
+	q.fragData[f.start] = d
+	q.mu.Unlock()
+	return d, nil
+}
+
+// fileData assembles a regular file from its blocks and fragment.
+func (q *squashReader) fileData(in inode) ([]byte, error) {
+	out := make([]byte, 0, in.fileSize)
+	pos := in.blocks
+	bs := uint64(q.sb.blockSize)
+	for i, sz := range in.blockSizes {
+		want := min(bs, in.fileSize-uint64(i)*bs)
+		if sz&^sqUncompressed == 0 { // sparse block
+			out = append(out, make([]byte, want)...)
+			continue
+		}
+		d, err := q.block(pos, sz)
+		if err != nil {
+			return out, err
+		}
+		if uint64(len(d)) < want {
+			return out, fmt.Errorf("data block at 0x%x: %d bytes, want %d", pos, len(d), want)
+		}
+		out = append(out, d[:want]...)
+		pos += uint64(sz &^ sqUncompressed)
+	}
+	if in.fragment != sqNoFragment {
+		tail := in.fileSize - uint64(len(in.blockSizes))*bs
+		d, err := q.fragment(in.fragment)
+		if err != nil {
+			return out, err
+		}
+		if uint64(in.fragOffset)+tail > uint64(len(d)) {
+			return out, fmt.Errorf("fragment %d: tail of %d bytes at %d past its %d bytes", in.fragment, tail, in.fragOffset, len(d))
+		}
+		out = append(out, d[in.fragOffset:uint64(in.fragOffset)+tail]...)
+	}
+	return out, nil
+}
+
+// newDecoder returns the block decompressor for a compression id.
+func (q *squashReader) newDecoder(workers int) error {
+	switch q.sb.compression {
+	case 1:
+		q.decode = func(src []byte, maxOut int) ([]byte, error) {
+			zr, err := zlib.NewReader(bytes.NewReader(src))
+			if err != nil {
+				return nil, err
+			}
+			return readBlock(zr, maxOut)
+		}
+	case 2:
+		q.decode = decodeSquashLZMA
+	case 3:
+		q.decode = func(src []byte, maxOut int) ([]byte, error) {
+			dst := make([]byte, maxOut)
+			n, err := lzo.Decompress(src, dst)
+			if err != nil {
+				return nil, fmt.Errorf("lzo: %w", err)
+			}
+			return dst[:n], nil
+		}
+	case 4:
+		q.decode = func(src []byte, maxOut int) ([]byte, error) {
+			zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(src))
+			if err != nil {
+				return nil, fmt.Errorf("xz: %w", err)
+			}
+			return readBlock(zr, maxOut)
+		}
+	case 5:
+		q.decode = func(src []byte, maxOut int) ([]byte, error) {
+			dst := make([]byte, maxOut)
+			n, err := lz4.UncompressBlock(src, dst)
+			if err != nil {
+				return nil, fmt.Errorf("lz4: %w", err)
+			}
+			return dst[:n], nil
+		}
+	case 6:
+		d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(workers), zstd.WithDecoderMaxMemory(1<<21))
+		if err != nil {
+			return err
+		}
+		q.zstd = d
+		q.decode = func(src []byte, maxOut int) ([]byte, error) {
+			out, err := d.DecodeAll(src, make([]byte, 0, maxOut))
+			if err != nil {
+				return nil, fmt.Errorf("zstd: %w", err)
+			}
+			if len(out) > maxOut {
+				return nil, fmt.Errorf("zstd block decompresses past %d bytes", maxOut)
+			}
+			return out, nil
+		}
+	}
+	return nil
+}
+
+// readBlock reads a decompressed block of at most maxOut bytes.
+func readBlock(r io.Reader, maxOut int) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, int64(maxOut)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > maxOut {
+		return nil, fmt.Errorf("block decompresses past %d bytes", maxOut)
+	}
+	return out, nil
+}
+
+// decodeSquashLZMA decodes a SquashFS LZMA block: the lzma_alone header
+// with its 8-byte size field, or the vendor form that drops it (TP-Link,
+// Alpha Networks) and relies on the block size instead.
+func decodeSquashLZMA(src []byte, maxOut int) ([]byte, error) {
+	if len(src) < 5 {
+		return nil, errors.New("lzma block too short")
+	}
+	if len(src) >= 13 {
+		usize := binary.LittleEndian.Uint64(src[5:13])
+		if usize == ^uint64(0) || usize <= uint64(maxOut) {
+			if zr, err := lzma.NewReader(bytes.NewReader(src)); err == nil {
+				if out, err := readBlock(zr, maxOut); err == nil {
+					return out, nil
+				}
+			}
+		}
+	}
+	hdr := make([]byte, 13, 13+len(src)-5)
+	copy(hdr, src[:5])
+	binary.LittleEndian.PutUint64(hdr[5:], ^uint64(0))
+	zr, err := lzma.NewReader(bytes.NewReader(append(hdr, src[5:]...)))
+	if err != nil {
+		return nil, fmt.Errorf("lzma: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, int64(maxOut)+1))
+	if len(out) > maxOut {
+		return nil, fmt.Errorf("lzma block decompresses past %d bytes", maxOut)
+	}
+	if err != nil && (len(out) == 0 || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF)) {
+		return nil, fmt.Errorf("lzma: %w", err)
+	}
+	return out, nil
+}
+
+// maxSquashErrors caps the per-file errors kept for one layer.
+const maxSquashErrors = 20
+
+// Unpack implements Unpacker.
+func (u SquashFS) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int64, error) {
+	b, err := readAtMost(r, size, size)
+	if err != nil && len(b) < sqSuperblockSize {
+		return 0, err
+	}
+	sb, bo, err := parseSuperblock(b)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrNotFormat, err)
+	}
+	s.SetInfo("version", fmt.Sprintf("%d.%d", sb.major, sb.minor))
+	if bo == binary.BigEndian {
+		s.SetInfo("endian", "big")
+	} else {
+		s.SetInfo("endian", "little")
+	}
+	if sb.major != 4 {
+		return 0, fmt.Errorf("SquashFS %d.%d is not supported yet (only 4.0)", sb.major, sb.minor)
+	}
+	s.SetInfo("compression", sqCompressors[sb.compression])
+	s.SetInfo("block_size", fmt.Sprint(sb.blockSize))
+	if sb.bytesUsed > uint64(len(b)) {
+		return int64(len(b)), fmt.Errorf("image truncated: superblock says %d bytes, %d present", sb.bytesUsed, len(b))
+	}
+	q := &squashReader{b: b, bo: bo, sb: sb, meta: map[uint64]metaBlock{}, fragData: map[uint64][]byte{}}
+	workers := max(u.Workers, 1)
+	if err := q.newDecoder(workers); err != nil {
+		return int64(sb.bytesUsed), err
+	}
+	if q.zstd != nil {
+		defer q.zstd.Close()
+	}
+	used := int64(sb.bytesUsed)
+	root, err := q.readInode(sb.rootInode, s.limit())
+	if err != nil {
+		return used, fmt.Errorf("root inode: %w", err)
+	}
+	if root.typ != 1 && root.typ != 8 {
+		return used, fmt.Errorf("root inode is type %d, not a directory", root.typ)
+	}
+	var jobs []sqJob
+	walkErr := q.walk(ctx, s, "/", root, 0, map[uint64]bool{sb.rootInode: true}, &jobs)
+	if errors.Is(walkErr, ErrBudget) {
+		return used, walkErr
+	}
+	// Files found before a directory error are still extracted.
+	var mu sync.Mutex
+	var fileErrs []error
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(workers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if j.in.fileSize > uint64(s.limit()) {
+				return fmt.Errorf("%s: %w", j.path, s.overBudget(j.path))
+			}
+			data, err := q.fileData(j.in)
+			if err != nil {
+				mu.Lock()
+				fileErrs = append(fileErrs, fmt.Errorf("%s: %w", j.path, err))
+				mu.Unlock()
+			}
+			return s.File(j.path, fs.FileMode(j.in.mode&0o777), bytes.NewReader(data))
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return used, err
+	}
+	errs := []error{walkErr}
+	if len(fileErrs) > maxSquashErrors {
+		errs = append(errs, fmt.Errorf("%d files could not be read; first: %w", len(fileErrs), fileErrs[0]))
+	} else {
+		errs = append(errs, fileErrs...)
+	}
+	return used, errors.Join(errs...)
+}
