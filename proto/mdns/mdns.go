@@ -92,7 +92,9 @@ func parseReply(b []byte, id uint16) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	if !h.Response || (h.ID != id && h.ID != 0) || h.OpCode != 0 {
+	// mDNS responders answer with NOERROR; a unicast DNS server asked
+	// about .local answers NXDOMAIN or REFUSED and is not mDNS.
+	if !h.Response || (h.ID != id && h.ID != 0) || h.OpCode != 0 || h.RCode != dnsmessage.RCodeSuccess {
 		return reply{}, errNotResponse
 	}
 	if err := p.SkipAllQuestions(); err != nil {
@@ -221,8 +223,8 @@ func ask(ctx context.Context, conn net.Conn, timeout time.Duration, names []stri
 }
 
 // Identify asks the target's port 5353 directly for the DNS-SD service
-// types (PTR _services._dns-sd._udp.local); any DNS response to it proves
-// mDNS. It then asks, in one message, for the instances of up to eight of
+// types (PTR _services._dns-sd._udp.local); any NOERROR DNS response to
+// it proves mDNS (a unicast DNS server refuses .local names). It then asks, in one message, for the instances of up to eight of
 // the types found.
 //
 // Info keys: "services" (comma-separated service types such as

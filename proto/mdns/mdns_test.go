@@ -36,7 +36,11 @@ func answerFor(q []byte, mode string) []byte {
 	if mode == "wrong id" {
 		id ^= 0xffff
 	}
-	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: id, Response: true, Authoritative: true})
+	rcode := dnsmessage.RCodeSuccess
+	if mode == "dns server" {
+		rcode = dnsmessage.RCodeNameError
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: id, Response: true, Authoritative: true, RCode: rcode})
 	_ = b.StartAnswers()
 	for _, question := range qs {
 		for _, target := range zone[question.Name.String()] {
@@ -111,6 +115,7 @@ func TestResponders(t *testing.T) {
 		}},
 		{mode: "empty", wantInfo: map[string]string{"service_count": "0"}},
 		{mode: "wrong id", wantIdentify: proto.ErrNotThisProtocol},
+		{mode: "dns server", wantIdentify: proto.ErrNotThisProtocol},
 		{mode: "silent", wantIdentify: proto.ErrNotThisProtocol},
 		{mode: "garbage", wantIdentify: proto.ErrNotThisProtocol},
 	}
