@@ -349,11 +349,6 @@ func (p *Protocol) Open(ctx context.Context, ep proto.Endpoint, id *proto.Identi
 type session struct {
 	ep proto.Endpoint
 	v  version // 0 until a broker answer fixes it
-	// calibrated is set once a random credential was tried; anyAccepted
-	// records that the broker accepted it, i.e. it takes any credential
-	// (mosquitto with allow_anonymous and no password file does).
-	calibrated  bool
-	anyAccepted bool
 }
 
 // Close releases nothing: connections live only inside Try.
@@ -362,28 +357,11 @@ func (s *session) Close() error { return nil }
 // Try connects with the credential. It claims Accepted only when the CONNACK
 // accepts it (code 0) and a SUBACK then grants a subscription; 3.1.1 codes
 // 4/5 and v5 codes 0x86/0x87 are Rejected, v5 "banned" and "connection rate
-// exceeded" are LockedOut, everything else is Unknown. The first Try also
-// tries a random pair: a broker that accepts it takes any credential, and
-// every Try then returns Unknown (ProbeOpenAccess reports such brokers).
+// exceeded" are LockedOut, everything else is Unknown. A broker that takes
+// any credential (mosquitto with allow_anonymous and no password file, or
+// one that checks only that a username is present) accepts a random pair
+// too: callers must try one first, as check.DefaultCredentials does.
 func (s *session) Try(ctx context.Context, cr proto.Credential) (proto.LoginResult, error) {
-	if !s.calibrated {
-		random := proto.Credential{Username: "iotcop" + randomToken(8), Password: randomToken(16)}
-		res, err := s.try(ctx, random)
-		if err != nil {
-			return proto.LoginResult{Outcome: proto.Unknown}, err
-		}
-		s.calibrated = true
-		s.anyAccepted = res.Outcome == proto.Accepted
-	}
-	if s.anyAccepted {
-		return proto.LoginResult{Outcome: proto.Unknown,
-			Detail: "broker accepts any username and password (a random pair was accepted): open access, not a credential"}, nil
-	}
-	return s.try(ctx, cr)
-}
-
-// try makes one login attempt.
-func (s *session) try(ctx context.Context, cr proto.Credential) (proto.LoginResult, error) {
 	c, ack, err := handshake(ctx, nil, s.ep, s.v, &credentials{username: cr.Username, password: cr.Password})
 	if err != nil {
 		return proto.LoginResult{Outcome: proto.Unknown}, fmt.Errorf("mqtt login to %s: %w", s.ep.Addr(), err)

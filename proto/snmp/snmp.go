@@ -243,11 +243,7 @@ func tryCommunities(ctx context.Context, ep proto.Endpoint, communities []string
 
 // Open returns a login session. Credential.Password is the community.
 func (p *Protocol) Open(ctx context.Context, ep proto.Endpoint, id *proto.Identity) (proto.LoginSession, error) {
-	s := &session{ep: ep, aliveBefore: communityFormWorked(id)}
-	if id != nil && id.Info["any_community"] == "true" {
-		s.calibrated, s.anyCommunity = true, true
-	}
-	return s, nil
+	return &session{ep: ep, aliveBefore: communityFormWorked(id)}, nil
 }
 
 // communityFormWorked reports whether identification saw a v1/v2c answer.
@@ -262,10 +258,6 @@ func communityFormWorked(id *proto.Identity) bool {
 type session struct {
 	ep          proto.Endpoint
 	aliveBefore bool
-	// calibrated is set once a random community was tried alongside a
-	// Try; anyCommunity records that it read sysDescr.0.
-	calibrated   bool
-	anyCommunity bool
 }
 
 // Close releases nothing: each Try uses its own socket.
@@ -274,25 +266,13 @@ func (s *session) Close() error { return nil }
 // Try reads sysDescr.0 with the community in c.Password (v2c and v1). It is
 // Accepted when a GET is answered with a value, Rejected on
 // authorizationError or on silence from an agent proven alive, Unknown
-// otherwise. An agent that answers any community (seen by Identify, or by
-// the random community the first Try sends alongside) gets Unknown for
-// every community: ProbeOpenAccess reports it.
+// otherwise. An agent that answers any community (Identify sets
+// Info["any_community"]) accepts a random one too: callers must try one
+// first, as check.DefaultCredentials does.
 func (s *session) Try(ctx context.Context, c proto.Credential) (proto.LoginResult, error) {
-	communities := []string{c.Password}
-	if !s.calibrated {
-		communities = append(communities, "iotcop-"+randomToken())
-	}
-	res, err := tryCommunities(ctx, s.ep, communities, s.aliveBefore)
+	res, err := tryCommunities(ctx, s.ep, []string{c.Password}, s.aliveBefore)
 	if err != nil {
 		return proto.LoginResult{Outcome: proto.Unknown}, fmt.Errorf("snmp community try on %s: %w", s.ep.Addr(), err)
-	}
-	if len(res) > 1 {
-		s.calibrated = true
-		s.anyCommunity = res[1].outcome == proto.Accepted
-	}
-	if s.anyCommunity {
-		return proto.LoginResult{Outcome: proto.Unknown,
-			Detail: "agent answers any community (a random one read sysDescr.0): open access, not a credential"}, nil
 	}
 	r := res[0]
 	if r.outcome == proto.Accepted {
