@@ -25,9 +25,14 @@ func ReadSome(conn net.Conn, max int, wait time.Duration) ([]byte, error) {
 	for len(buf) < max {
 		d := deadline
 		if len(buf) > 0 {
-			// After the first bytes, wait only briefly for more.
-			if pause := time.Now().Add(150 * time.Millisecond); pause.Before(d) {
-				d = pause
+			// After the first bytes, wait only briefly for more: a
+			// greeting that ends a line is usually complete.
+			pause := 120 * time.Millisecond
+			if buf[len(buf)-1] == '\n' {
+				pause = 25 * time.Millisecond
+			}
+			if p := time.Now().Add(pause); p.Before(d) {
+				d = p
 			}
 		}
 		_ = conn.SetReadDeadline(d)
