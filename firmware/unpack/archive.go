@@ -63,7 +63,7 @@ func (Tar) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int6
 		switch h.Typeflag {
 		case tar.TypeDir:
 			err = s.Dir(h.Name, mode)
-		case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+		case tar.TypeReg, tar.TypeGNUSparse:
 			err = s.File(h.Name, mode, tr)
 		case tar.TypeSymlink:
 			err = s.Symlink(h.Name, h.Linkname)

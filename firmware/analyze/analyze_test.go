@@ -1,0 +1,120 @@
+package analyze
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/firmware/unpack"
+)
+
+func TestStartedDaemon(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line, want string
+	}{
+		{"/usr/sbin/telnetd -l /bin/sh &", "telnet"},
+		{"busybox telnetd -p 23", "telnet"},
+		{"start-stop-daemon -S -x /usr/sbin/telnetd -- -F", "telnet"},
+		{"procd_set_param command /usr/sbin/telnetd -F -l /bin/login.sh", "telnet"},
+		{"ExecStart=/usr/sbin/in.telnetd", "telnet"},
+		{"[ -x /sbin/adbd ] && /sbin/adbd &", ""},
+		{"adbd &", "adb"},
+		{"udpsvd -vE 0 69 tftpd /srv", "tftp"},
+		{"vsftpd /etc/vsftpd.conf &", "ftp"},
+		{"killall telnetd", ""},
+		{"echo starting telnetd", ""},
+		{"grep -q telnetd /proc/1/cmdline", ""},
+		{"rm -f /usr/sbin/telnetd", ""},
+		{"dropbear -s -g", ""},
+		{"telnetd_enabled=1", ""},
+	} {
+		d, _ := startedDaemon(tc.line)
+		got := ""
+		if d != nil {
+			got = d.service
+		}
+		if got != tc.want {
+			t.Errorf("startedDaemon(%q) = %q, want %q", tc.line, got, tc.want)
+		}
+	}
+}
+
+func TestHashScheme(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]string{
+		"$1$abc$def": "md5-crypt", "$5$x$y": "sha256-crypt", "$6$x$y": "sha512-crypt", "$2b$10$abc": "bcrypt",
+		"$y$j9T$x$y": "yescrypt", "$apr1$a$b": "apr1", "abJnggxhB/yWI": "des-crypt", "": "", "x": "", "!": "",
+		"not a hash!!": "",
+	} {
+		if got := hashScheme(h); got != want {
+			t.Errorf("hashScheme(%q) = %q, want %q", h, got, want)
+		}
+	}
+	for _, h := range []string{"!", "!!", "*", "!$1$abc$def", "x", "*LK*"} {
+		if !locked(h) {
+			t.Errorf("locked(%q) = false", h)
+		}
+	}
+}
+
+// A hash with an absurd round count must not make the analysis hang.
+func TestHostileRoundsAreBounded(t *testing.T) {
+	t.Parallel()
+	dict := Dictionary()
+	for _, h := range []string{
+		"$6$rounds=999999999$salt$abc", "$5$rounds=5000000$salt$abc", "$2a$31$abcdefghijklmnopqrstuuKyf5GcMPjWyjaB7ZmKwXNn5OkMOYb1O",
+		"$6$rounds=$salt$abc", "$6$rounds=12",
+	} {
+		start := time.Now()
+		w, err := crack(context.Background(), "root", h, dict)
+		if err != errNoCrack || w.List != "" {
+			t.Errorf("crack(%q) = %v, %v; want errNoCrack", h, w, err)
+		}
+		_ = start
+	}
+	if _, n := attemptsFor("$6$rounds=100000$s$h", len(dict)); n >= len(dict) || n < 20 {
+		t.Errorf("100000 rounds: %d attempts, want fewer than the whole dictionary", n)
+	}
+	if len(dict) < 500 {
+		t.Errorf("dictionary has %d words", len(dict))
+	}
+}
+
+func treeOf(t *testing.T, files map[string]string) *unpack.Tree {
+	t.Helper()
+	tree, err := unpack.Data(context.Background(), tarOf(t, files), unpack.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tree
+}
+
+func TestLibraryMentioningPrivateKeyIsNoFinding(t *testing.T) {
+	t.Parallel()
+	tree := treeOf(t, map[string]string{
+		"usr/lib/libssl.so": "\x7fELF\x00-----BEGIN RSA PRIVATE KEY-----\x00-----BEGIN %s-----\x00-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+		"etc/ssl/cert.pem":  "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
+		"bin/blob":          "\x00\x00\x00\x07ssh-rsa\x00\x00\x00\x01\x03",
+	})
+	fs, err := Run(context.Background(), tree, []Analyzer{NewPrivateKeys()})
+	if err != nil || len(fs) != 0 {
+		t.Errorf("findings %v, err %v; want none", fs, err)
+	}
+}
+
+func TestFactoryStateTelnet(t *testing.T) {
+	t.Parallel()
+	tree := treeOf(t, map[string]string{
+		"etc/init.d/telnet": "#!/bin/sh /etc/rc.common\nhas_root_pwd() { grep -qs '^root:[!x]\\?:' /etc/shadow; }\nstart_service() {\n  has_root_pwd && return\n  procd_set_param command /usr/sbin/telnetd -F -l /bin/login.sh\n}\n",
+	})
+	fs, err := Run(context.Background(), tree, []Analyzer{NewBootServices()})
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("findings %v, err %v", fs, err)
+	}
+	if fs[0].Severity != finding.Medium || fs[0].Evidence["factory_state_only"] != true || !strings.Contains(fs[0].Title, "factory state") {
+		t.Errorf("factory-state telnet: %+v", fs[0])
+	}
+}

@@ -1,0 +1,242 @@
+package analyze
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/firmware/unpack"
+)
+
+// BootServices finds what the image starts at boot that weakens it:
+// telnet, FTP, TFTP and ADB daemons, telnet handing out a shell without a
+// login, and a shell without login on a serial console. Sources: inittab,
+// rcS/rc.local, init.d and rc.d scripts (SysV and OpenWrt procd), inetd
+// and xinetd, systemd units.
+type BootServices struct{}
+
+// NewBootServices returns the analysis.
+func NewBootServices() *BootServices { return &BootServices{} }
+
+// Name implements Analyzer.
+func (*BootServices) Name() string { return "boot-services" }
+
+// isBootScript reports files that start things at boot.
+func isBootScript(p string) bool {
+	dir, base := path.Split(p)
+	switch {
+	case p == "/etc/inittab", p == "/etc/inetd.conf", p == "/etc/rc.local", p == "/etc/preinit",
+		p == "/etc/profile", strings.HasPrefix(base, "rcS"):
+		return true
+	case strings.HasPrefix(dir, "/etc/init.d/"), strings.HasPrefix(dir, "/etc/rc.d/"),
+		strings.HasPrefix(dir, "/etc/xinetd.d/"), strings.HasPrefix(dir, "/etc/init/"),
+		strings.HasPrefix(dir, "/lib/preinit/"):
+		return true
+	case strings.HasPrefix(dir, "/etc/rc") && strings.HasSuffix(dir, ".d/"):
+		return true
+	case strings.HasSuffix(base, ".service") && (strings.Contains(dir, "/systemd/")):
+		return true
+	}
+	return false
+}
+
+// Required implements Analyzer.
+func (*BootServices) Required(p string, info fs.FileInfo) bool {
+	return info.Mode().IsRegular() && info.Size() < 1<<20 && isBootScript(p)
+}
+
+// daemon is a service worth reporting when started at boot.
+type daemon struct {
+	names      []string
+	service    string
+	severity   finding.Severity
+	provisions []string
+	why        string
+}
+
+var daemons = []daemon{
+	{[]string{"telnetd", "utelnetd", "in.telnetd"}, "telnet", finding.High, []string{"5.5-1", "5.6-1"},
+		"telnet sends logins in clear text and is rarely needed in production"},
+	{[]string{"adbd"}, "adb", finding.High, []string{"5.6-1"},
+		"Android Debug Bridge is a debug interface"},
+	{[]string{"ftpd", "vsftpd", "bftpd", "pure-ftpd", "proftpd", "in.ftpd"}, "ftp", finding.Medium, []string{"5.5-1", "5.6-1"},
+		"FTP sends logins and files in clear text"},
+	{[]string{"tftpd", "in.tftpd", "atftpd"}, "tftp", finding.Medium, []string{"5.6-1"},
+		"TFTP has no authentication at all"},
+}
+
+// allowedBefore are words that may precede a daemon on a line that
+// starts it (as opposed to killing, grepping or echoing it).
+var allowedBefore = map[string]bool{"busybox": true, "exec": true, "nohup": true, "start-stop-daemon": true,
+	"procd_set_param": true, "command": true, "service_start": true, "&&": true, ";": true, "then": true,
+	"do": true, "else": true, "ExecStart": true, "server": true, "tcpsvd": true, "udpsvd": true, "setsid": true}
+
+// startedDaemon returns the daemon a script line starts and its argument
+// words, if any.
+func startedDaemon(line string) (*daemon, []string) {
+	line = strings.TrimSpace(line)
+	if i := strings.Index(line, " #"); i >= 0 {
+		line = line[:i]
+	}
+	line = strings.ReplaceAll(line, "ExecStart=", "ExecStart ")
+	words := strings.Fields(line)
+	for i, w := range words {
+		base := path.Base(strings.Trim(w, `"'`))
+		for d := range daemons {
+			for _, n := range daemons[d].names {
+				if base != n {
+					continue
+				}
+				for _, p := range words[:i] {
+					pb := path.Base(strings.Trim(p, `"'`))
+					if !allowedBefore[pb] && !strings.HasPrefix(p, "-") && !strings.Contains(p, "=") &&
+						!(len(pb) > 0 && pb[0] >= '0' && pb[0] <= '9') {
+						return nil, nil
+					}
+				}
+				return &daemons[d], words[i+1:]
+			}
+		}
+	}
+	return nil, nil
+}
+
+// shellNames are login-less shells.
+var shellNames = map[string]bool{"sh": true, "ash": true, "bash": true, "hush": true, "msh": true, "dash": true, "-sh": true, "-ash": true, "-bash": true}
+
+func isShell(word string) bool {
+	return shellNames[path.Base(strings.TrimPrefix(strings.Trim(word, `"'`), "-"))] || shellNames[strings.Trim(word, `"'`)]
+}
+
+// factoryOnly reports scripts that start a service only while no root
+// password is set (OpenWrt's failsafe telnet).
+func factoryOnly(script string) bool {
+	return strings.Contains(script, "has_root_pwd") || strings.Contains(script, "failsafe")
+}
+
+// Analyze implements Analyzer.
+func (b *BootServices) Analyze(ctx context.Context, _ *unpack.Tree, files []*unpack.File) ([]finding.Finding, error) {
+	var out []finding.Finding
+	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		text := string(f.Data())
+		seen := map[string]bool{}
+		add := func(fd finding.Finding) {
+			if k := fd.Title; !seen[k] {
+				seen[k] = true
+				out = append(out, fd)
+			}
+		}
+		for i, raw := range strings.Split(text, "\n") {
+			line := strings.TrimSpace(raw)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			switch {
+			case f.Name == "/etc/inittab":
+				if fd, ok := inittabShell(f, line, i+1); ok {
+					add(fd)
+				}
+				if _, proc, ok := inittabProcess(line); ok {
+					line = proc
+				}
+			case f.Name == "/etc/inetd.conf":
+				line = inetdServer(line)
+			}
+			d, args := startedDaemon(line)
+			if d == nil {
+				continue
+			}
+			fd := serviceFinding(f, d, args, line, i+1, factoryOnly(text))
+			add(fd)
+		}
+	}
+	return out, nil
+}
+
+func serviceFinding(f *unpack.File, d *daemon, args []string, line string, lineNo int, factory bool) finding.Finding {
+	ev := layerEvidence(f, map[string]any{"service": d.service, "line": lineNo, "command": redactCommand(line)})
+	sev := d.severity
+	title := fmt.Sprintf("%s server started at boot", strings.ToUpper(d.service[:1])+d.service[1:])
+	if d.service == "telnet" {
+		for i, a := range args {
+			if a == "-l" && i+1 < len(args) && isShell(args[i+1]) {
+				sev = finding.Critical
+				title = "Telnet server started at boot gives a shell without login"
+				ev["login_program"] = args[i+1]
+			}
+		}
+	}
+	if factory {
+		ev["factory_state_only"] = true
+		title += " (factory state: until a password is set)"
+		if sev > finding.Medium {
+			sev = finding.Medium
+		}
+	}
+	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: d.provisions, Severity: sev,
+		Title: title, Path: f.Path(), Evidence: ev,
+		Remediation: "Do not start " + d.service + " in production firmware (" + d.why + "); use an authenticated, encrypted service if remote access is needed."}
+}
+
+// inittabProcess splits an inittab line (BusyBox "id::action:process" or
+// SysV "id:runlevels:action:process").
+func inittabProcess(line string) (action, process string, ok bool) {
+	parts := strings.SplitN(line, ":", 4)
+	if len(parts) != 4 {
+		return "", "", false
+	}
+	return parts[2], strings.TrimSpace(parts[3]), true
+}
+
+// inittabShell reports a console shell started without a login.
+func inittabShell(f *unpack.File, line string, lineNo int) (finding.Finding, bool) {
+	action, proc, ok := inittabProcess(line)
+	if !ok {
+		return finding.Finding{}, false
+	}
+	switch action {
+	case "respawn", "askfirst", "once", "wait", "sysinit":
+	default:
+		return finding.Finding{}, false
+	}
+	words := strings.Fields(proc)
+	if len(words) == 0 || !isShell(words[0]) {
+		return finding.Finding{}, false
+	}
+	tty := strings.SplitN(line, ":", 2)[0]
+	if tty == "" {
+		tty = "console"
+	}
+	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: []string{"5.6-1", "5.5-1"},
+		Severity: finding.High, Title: "Shell without login on the serial console (" + tty + ")",
+		Path: f.Path(), Evidence: layerEvidence(f, map[string]any{"service": "console-shell", "line": lineNo, "entry": line, "tty": tty}),
+		Remediation: "Start a login prompt (getty/login) on the console, or disable it in production."}, true
+}
+
+// inetdServer returns the server program and its arguments of an
+// inetd.conf line ("telnet stream tcp nowait root /usr/sbin/telnetd telnetd").
+func inetdServer(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 6 {
+		return ""
+	}
+	return strings.Join(f[5:], " ")
+}
+
+// redactCommand hides passwords written into a command line (the
+// hard-coded-credentials finding carries them, as secrets).
+func redactCommand(line string) string {
+	for _, re := range []*regexp.Regexp{reTelnetdUser, reChpasswd} {
+		if m := re.FindStringSubmatchIndex(line); m != nil && m[4] >= 0 {
+			line = line[:m[4]] + "****" + line[m[5]:]
+		}
+	}
+	return line
+}

@@ -1,0 +1,30 @@
+package analyze
+
+import (
+	"context"
+	"testing"
+)
+
+func FuzzDropbearKey(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x0bssh-ed25519\x00\x00\x00\x40" + string(make([]byte, 64))))
+	f.Add([]byte("\x00\x00\x00\x07ssh-rsa\x00\x00\x00\x01\x03\x00\x00\x00\x02\x01\x01"))
+	f.Add([]byte("\x00\x00\x00\x13ecdsa-sha2-nistp256\x00\x00\x00\x08nistp256"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dropbearKey(b)
+		derKey(b)
+		pemKeys(b)
+	})
+}
+
+func FuzzBootAndAccountFiles(f *testing.F) {
+	f.Add("root:$1$abc$def:0:0:99999:7:::\nguest::1:1::/:/bin/sh\n", "ttyS0::respawn:-/bin/sh\n", "telnetd -l /bin/sh -u a:b\necho 'x:y' | chpasswd\n")
+	f.Add("root:x:0:0:root:/root:/bin/sh\n", "::askfirst:/bin/sh", "tftp dgram udp wait root /usr/sbin/tftpd tftpd")
+	f.Fuzz(func(t *testing.T, shadow, inittab, script string) {
+		tree := treeOf(t, map[string]string{"etc/shadow": shadow, "etc/inittab": inittab, "etc/init.d/rcS": script, "etc/inetd.conf": script})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if _, err := Run(ctx, tree, []Analyzer{NewAccounts(), NewBootServices()}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

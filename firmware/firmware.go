@@ -1,0 +1,127 @@
+// Package firmware is the entry point of firmware analysis: it unpacks an
+// image (firmware/unpack) and runs the analyses (firmware/analyze) over
+// what came out, returning the layers found and the findings.
+package firmware
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/firmware/analyze"
+	"github.com/iotcop/iotcop/firmware/unpack"
+)
+
+// Options configure one analysis. Zero fields take the defaults of
+// unpack.Options.
+type Options struct {
+	// ExtractDir, when set, keeps the unpacked tree there (one folder per
+	// layer); by default nothing is written to disk.
+	ExtractDir string
+	// MaxDepth limits nesting of layers (default 8).
+	MaxDepth int
+	// MaxTotalBytes limits the bytes unpacked (default 1 GiB); MaxFiles the
+	// entries (default 200000).
+	MaxTotalBytes, MaxFiles int64
+	// MaxRatio limits a layer's decompression ratio once past 32 MiB
+	// (default 200).
+	MaxRatio float64
+	// Workers bounds parallel decompression (default 4).
+	Workers int
+	// Analyzers replaces analyze.Default().
+	Analyzers []analyze.Analyzer
+}
+
+// Layer is one region of the image and what became of it.
+type Layer struct {
+	ID     int    `json:"id"`
+	Parent int    `json:"parent"`
+	Source string `json:"source,omitempty"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	Format string `json:"format"`
+	// Entropy in bits per byte (0..8); near 8 means compressed or encrypted.
+	Entropy float64 `json:"entropy"`
+	// Status is "unpacked", "failed" (Error says why) or "opaque"
+	// (nothing known matched: unknown, encrypted or plain data).
+	Status  string            `json:"status"`
+	Error   string            `json:"error,omitempty"`
+	Files   int               `json:"files"`
+	Bytes   int64             `json:"bytes"`
+	Refused []string          `json:"refused,omitempty"`
+	Info    map[string]string `json:"info,omitempty"`
+}
+
+// Result is what one image holds.
+type Result struct {
+	Image  string  `json:"image"`
+	Size   int64   `json:"size"`
+	SHA256 string  `json:"sha256"`
+	Layers []Layer `json:"layers"`
+	// Files counts the entries unpacked from all layers.
+	Files    int               `json:"files"`
+	Findings []finding.Finding `json:"findings"`
+	// AnalysisErrors lists analyses that failed part-way (their findings
+	// up to then are kept).
+	AnalysisErrors []string `json:"analysis_errors,omitempty"`
+}
+
+// Failed returns the layers that were recognised but could not be opened
+// completely.
+func (r *Result) Failed() []Layer {
+	var out []Layer
+	for _, l := range r.Layers {
+		if l.Status == string(unpack.StatusFailed) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// Analyze unpacks the image at imagePath and analyses it. Layers that fail
+// are reported in Result.Layers and the rest of the image is still
+// analysed; an error is returned only when the image cannot be read or
+// ctx ends.
+func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, error) {
+	data, err := os.ReadFile(imagePath)
+	if err != nil {
+		return nil, fmt.Errorf("reading firmware image: %w", err)
+	}
+	uo := unpack.Options{ExtractDir: opts.ExtractDir, MaxDepth: opts.MaxDepth, MaxTotalBytes: opts.MaxTotalBytes,
+		MaxFiles: opts.MaxFiles, MaxRatio: opts.MaxRatio, Workers: opts.Workers}
+	if uo.MaxTotalBytes > 0 && int64(len(data)) > uo.MaxTotalBytes {
+		return nil, fmt.Errorf("firmware image %s is %d bytes, over the %d byte budget", imagePath, len(data), uo.MaxTotalBytes)
+	}
+	sum := sha256.Sum256(data)
+	tree, err := unpack.Data(ctx, data, uo)
+	if err != nil {
+		return nil, fmt.Errorf("unpacking %s: %w", imagePath, err)
+	}
+	res := &Result{Image: imagePath, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	for _, l := range tree.Layers() {
+		res.Files += l.Files
+		res.Layers = append(res.Layers, Layer{ID: l.ID, Parent: l.Parent, Source: l.Source, Offset: l.Offset,
+			Size: l.Size, Format: l.Format, Entropy: round2(l.Entropy), Status: string(l.Status), Error: l.Error,
+			Files: l.Files, Bytes: l.Bytes, Refused: l.Refused, Info: l.Info})
+	}
+	analyzers := opts.Analyzers
+	if analyzers == nil {
+		analyzers = analyze.Default()
+	}
+	res.Findings, err = analyze.Run(ctx, tree, analyzers)
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("analysing %s: %w", imagePath, ctx.Err())
+		}
+		res.AnalysisErrors = append(res.AnalysisErrors, err.Error())
+	}
+	if res.Findings == nil {
+		res.Findings = []finding.Finding{}
+	}
+	return res, nil
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

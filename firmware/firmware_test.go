@@ -1,0 +1,245 @@
+package firmware
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/firmware/internal/imagetest"
+)
+
+func writeImage(t *testing.T, data []byte) string {
+	p := filepath.Join(t.TempDir(), "firmware.bin")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func analyzeImage(t *testing.T, data []byte) *Result {
+	t.Helper()
+	res, err := Analyze(context.Background(), writeImage(t, data), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.AnalysisErrors) > 0 {
+		t.Errorf("analysis errors: %v", res.AnalysisErrors)
+	}
+	return res
+}
+
+func dump(res *Result) string {
+	var b strings.Builder
+	for _, l := range res.Layers {
+		fmt.Fprintf(&b, "layer %d<-%d %s@0x%x %s %s files=%d\n", l.ID, l.Parent, l.Format, l.Offset, l.Status, l.Error, l.Files)
+	}
+	for _, f := range res.Findings {
+		ev, _ := json.Marshal(finding.Reveal(f.Evidence))
+		fmt.Fprintf(&b, "%s %s %s %q %s\n", f.Severity, f.Check, f.Path, f.Title, ev)
+	}
+	return b.String()
+}
+
+// find returns findings of check at path whose evidence has key=value
+// (value compared after revealing secrets).
+func find(res *Result, check, path string, kv ...any) []finding.Finding {
+	var out []finding.Finding
+	for _, f := range res.Findings {
+		if f.Check != check || (path != "" && !strings.HasSuffix(f.Path, path)) {
+			continue
+		}
+		ev := finding.Reveal(f.Evidence)
+		ok := true
+		for i := 0; i+1 < len(kv); i += 2 {
+			if fmt.Sprint(ev[kv[i].(string)]) != fmt.Sprint(kv[i+1]) {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// assertPlanted checks every planted flaw is reported exactly as expected.
+func assertPlanted(t *testing.T, res *Result, pl imagetest.Planted) {
+	t.Helper()
+	for user, pw := range pl.Cracked {
+		fs := find(res, finding.CheckHardCodedCredentials, "/etc/shadow", "user", user, "cracked", true, "password", pw)
+		if len(fs) != 1 || fs[0].Severity != finding.Critical || !slices.Contains(fs[0].Provisions, "5.1-1") {
+			t.Errorf("user %s: want one critical cracked finding with password %q, got %d", user, pw, len(fs))
+		}
+	}
+	for _, user := range pl.Uncracked {
+		fs := find(res, finding.CheckHardCodedCredentials, "/etc/shadow", "user", user, "cracked", false)
+		if len(fs) != 1 || fs[0].Severity != finding.High {
+			t.Errorf("user %s: want one high preset-hash finding, got %d", user, len(fs))
+		}
+	}
+	for _, user := range pl.Empty {
+		if fs := find(res, finding.CheckHardCodedCredentials, "/etc/shadow", "user", user); len(fs) != 1 || !strings.Contains(fs[0].Title, "empty password") {
+			t.Errorf("user %s: empty password not reported", user)
+		}
+	}
+	for _, user := range []string{"locked", "star", "daemon", "nobody"} {
+		if fs := find(res, finding.CheckHardCodedCredentials, "", "user", user); len(fs) != 0 {
+			t.Errorf("locked or no-login account %s reported: %v", user, fs[0].Title)
+		}
+	}
+	if fs := find(res, finding.CheckHardCodedCredentials, "/etc/init.d/rcS", "user", "maint", "password", "M41ntP4ss"); len(fs) != 1 {
+		t.Errorf("telnetd -u login not reported")
+	}
+	for path, typ := range pl.Keys {
+		fs := find(res, finding.CheckEmbeddedPrivateKey, path, "key_type", typ)
+		if len(fs) != 1 {
+			t.Errorf("key %s (%s): %d findings", path, typ, len(fs))
+			continue
+		}
+		enc := slices.Contains(pl.EncryptedKeys, path)
+		if fs[0].Evidence["encrypted"] != enc {
+			t.Errorf("key %s: encrypted = %v, want %v", path, fs[0].Evidence["encrypted"], enc)
+		}
+	}
+	if n := len(find(res, finding.CheckEmbeddedPrivateKey, "")); n != len(pl.Keys) {
+		t.Errorf("%d key findings, want %d (a library with the string PRIVATE KEY or a .pub file must not count)", n, len(pl.Keys))
+	}
+	if fs := find(res, finding.CheckInsecureBootService, "/etc/init.d/rcS", "service", "telnet", "login_program", "/bin/sh"); len(fs) != 1 || fs[0].Severity != finding.Critical {
+		t.Errorf("telnetd -l /bin/sh not reported as critical")
+	}
+	if fs := find(res, finding.CheckInsecureBootService, "/etc/init.d/rcS", "service", "telnet", "command", "utelnetd -p 2323 -u maint:**** -d"); len(fs) != 1 || fs[0].Severity != finding.High {
+		t.Errorf("utelnetd not reported with its password masked")
+	}
+	if fs := find(res, finding.CheckInsecureBootService, "/etc/inetd.conf", "service", "tftp"); len(fs) != 1 {
+		t.Errorf("tftpd from inetd not reported")
+	}
+	if fs := find(res, finding.CheckInsecureBootService, "/etc/inittab", "service", "console-shell", "tty", "ttyS0"); len(fs) != 1 {
+		t.Errorf("console shell not reported")
+	}
+	// Secrets never leave in plain text by default.
+	b, _ := json.Marshal(res)
+	for _, secret := range []string{"xc3511", "M41ntP4ss", "admin1234"} {
+		if strings.Contains(string(b), secret) {
+			t.Errorf("JSON of the result contains the secret %q", secret)
+		}
+	}
+}
+
+func TestPlantedFlawsInEveryContainer(t *testing.T) {
+	t.Parallel()
+	root, planted := imagetest.FlawedRootfs(t)
+	newc := imagetest.CPIO(t, root, "newc")
+	kernel := imagetest.Compress(t, []byte(strings.Repeat("Linux version 5.15.0 (gcc) #1 SMP PREEMPT\n", 4000)), "lzma")
+	tests := []struct {
+		name  string
+		build func(t *testing.T) []byte
+	}{
+		{"uImage kernel + xz squashfs", func(t *testing.T) []byte {
+			return imagetest.Concat(0x20000, imagetest.UImage(t, kernel, "kernel", "lzma", "Linux-5.15.0"), imagetest.Squashfs(t, root, "xz"))
+		}},
+		{"squashfs gzip", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "gzip") }},
+		{"squashfs lzo", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzo") }},
+		{"squashfs lz4", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lz4") }},
+		{"squashfs zstd", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "zstd") }},
+		{"squashfs lzma", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzma") }},
+		{"uImage filesystem wrapping squashfs", func(t *testing.T) []byte {
+			return imagetest.UImage(t, imagetest.Squashfs(t, root, "xz"), "filesystem", "none", "rootfs")
+		}},
+		{"initramfs cpio.gz in uImage", func(t *testing.T) []byte {
+			return imagetest.UImage(t, imagetest.Compress(t, newc, "gzip"), "ramdisk", "gzip", "initramfs")
+		}},
+		{"cpio odc xz", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.CPIO(t, root, "odc"), "xz") }},
+		{"tar.bz2", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "bzip2") }},
+		{"zstd tar", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "zstd", "-q") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := analyzeImage(t, tc.build(t))
+			if len(res.Failed()) > 0 {
+				t.Errorf("failed layers: %+v", res.Failed())
+			}
+			assertPlanted(t, res, planted)
+			if t.Failed() {
+				t.Log("\n" + dump(res))
+			}
+		})
+	}
+}
+
+func TestCleanImageHasNoFindings(t *testing.T) {
+	t.Parallel()
+	root := imagetest.CleanRootfs(t)
+	img := imagetest.Concat(0x10000, imagetest.UImage(t, []byte(strings.Repeat("kernel", 1000)), "kernel", "none", "Linux"), imagetest.Squashfs(t, root, "xz"))
+	res := analyzeImage(t, img)
+	if len(res.Findings) != 0 {
+		t.Errorf("clean image has findings:\n%s", dump(res))
+	}
+	if res.Files < 6 {
+		t.Errorf("only %d files unpacked:\n%s", res.Files, dump(res))
+	}
+}
+
+// Vendors link /etc/passwd to a file made at runtime and keep the
+// defaults elsewhere; the defaults are what every unit starts with.
+func TestRuntimeLinkedPasswd(t *testing.T) {
+	t.Parallel()
+	root := imagetest.Rootfs(t, map[string]imagetest.Entry{
+		"etc/passwd":     {Link: "/var/passwd"},
+		"etc/shadow":     {Link: "/var/shadow"},
+		"etc_ro/passwd":  {Content: "admin:x:0:0::/:/bin/sh\n"},
+		"etc_ro/shadow":  {Content: "admin:" + strings.TrimSpace(string(imagetest.Run(t, "", nil, "openssl", "passwd", "-1", "-salt", "abcdefgh", "1234"))) + ":0:0:99999:7:::\n"},
+		"var":            {Dir: true},
+		"etc/init.d/rcS": {Content: "cp /etc_ro/passwd /var/passwd\n"},
+	})
+	res := analyzeImage(t, imagetest.Squashfs(t, root, "gzip"))
+	fs := find(res, finding.CheckHardCodedCredentials, "/etc_ro/shadow", "user", "admin", "password", "1234")
+	if len(fs) != 1 || !strings.Contains(fmt.Sprint(fs[0].Evidence["note"]), "/etc/passwd links to /var/passwd") {
+		t.Fatalf("runtime-linked defaults not reported:\n%s", dump(res))
+	}
+}
+
+func TestBrokenLayerDoesNotStopAnalysis(t *testing.T) {
+	t.Parallel()
+	root, planted := imagetest.FlawedRootfs(t)
+	sq := imagetest.Squashfs(t, root, "gzip")
+	truncated := imagetest.Squashfs(t, imagetest.CleanRootfs(t), "xz")
+	truncated = truncated[:binary.LittleEndian.Uint64(truncated[40:])/2] // half of bytes_used
+	noise := make([]byte, 8192)
+	for i := range noise {
+		noise[i] = byte(i*7919 + i>>3)
+	}
+	img := imagetest.Concat(4096, truncated, noise, sq)
+	res := analyzeImage(t, img)
+	if f := res.Failed(); len(f) != 1 || f[0].Offset != 0 || !strings.Contains(f[0].Error, "squashfs at offset 0x0") {
+		t.Errorf("want one failed squashfs layer at 0:\n%s", dump(res))
+	}
+	var opaque bool
+	for _, l := range res.Layers {
+		opaque = opaque || l.Status == "opaque"
+	}
+	if !opaque {
+		t.Errorf("the noise region was not reported as opaque:\n%s", dump(res))
+	}
+	assertPlanted(t, res, planted)
+}
+
+func TestExtractDir(t *testing.T) {
+	t.Parallel()
+	root := imagetest.CleanRootfs(t)
+	out := filepath.Join(t.TempDir(), "x")
+	if _, err := Analyze(context.Background(), writeImage(t, imagetest.Squashfs(t, root, "gzip")), Options{ExtractDir: out}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "001-squashfs-0x0", "etc", "inittab"))
+	if err != nil || !strings.Contains(string(b), "getty") {
+		t.Errorf("extracted inittab: %q %v", b, err)
+	}
+}
