@@ -168,11 +168,15 @@ func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper,
 				errs = append(errs, fmt.Errorf("%s: %w", addr, err))
 			}
 		}
-		if f := s.liveness(ctx, &cd); f != nil {
-			fs = append(fs, *f)
-		}
 	}
 	d := &finding.Device{Address: cd.Address}
+	if !s.opts.NoChecks {
+		if f := s.liveness(ctx, &cd); f != nil {
+			fs = append(fs, *f)
+			alive := false
+			d.Alive = &alive
+		}
+	}
 	for i, sv := range cd.Services {
 		d.Services = append(d.Services, finding.Service{
 			Port:      sv.Endpoint.Port,

@@ -185,3 +185,13 @@ func Context(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+var subnetSeq atomic.Uint32
+
+// Base returns the first address of a loopback block of about 250
+// addresses no other test uses, for a virtual lab ("127.X.25Y.1"). Each
+// process gets five such blocks.
+func Base() string {
+	n := subnetSeq.Add(1)
+	return fmt.Sprintf("127.%d.%d.1", 20+os.Getpid()%200, 250+n%6)
+}
