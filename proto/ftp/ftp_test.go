@@ -277,7 +277,6 @@ func TestLoginNeverClaimsWithoutProof(t *testing.T) {
 		name string
 		f    *fakeFTP
 	}{
-		{"lets anyone in and lists", &fakeFTP{greeting: "220 ok\r\n", listing: "a\r\nb\r\n"}},
 		{"230 but never lists", &fakeFTP{greeting: "220 ok\r\n"}},
 		{"floods after PASS", &fakeFTP{greeting: "220 ok\r\n", afterPass: flood}},
 		{"silent after PASS", &fakeFTP{greeting: "220 ok\r\n", afterPass: func(c net.Conn) { _, _ = io.Copy(io.Discard, c) }}},
@@ -301,6 +300,28 @@ func TestLoginNeverClaimsWithoutProof(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server that lets anyone in is reported as it behaves: the caller's
+// random-pair calibration turns that into "accepts any credential".
+func TestLoginAnyCredential(t *testing.T) {
+	t.Parallel()
+	ep := (&fakeFTP{greeting: "220 ok\r\n", listing: "a\r\nb\r\n"}).start(t)
+	ctx := daemontest.Context(t)
+	sess, err := New().Open(ctx, ep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	res, err := sess.Try(ctx, proto.Credential{Username: "iotcop" + randomHex(3), Password: randomHex(8)})
+	if err != nil || res.Outcome != proto.Accepted {
+		t.Errorf("random pair = %+v, %v; want accepted as the server behaves", res, err)
+	}
+	// Anonymous-style users are never a default credential.
+	res, err = sess.Try(ctx, proto.Credential{Username: "ftp", Password: "ftp"})
+	if err != nil || res.Outcome != proto.Unknown {
+		t.Errorf("ftp:ftp = %+v, %v; want unknown", res, err)
 	}
 }
 

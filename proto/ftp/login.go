@@ -307,9 +307,7 @@ type session struct {
 	ep proto.Endpoint
 	c  *client
 
-	baselineDone bool
-	acceptsAny   bool
-	anonAny      map[string]bool // anonymous-style user → accepts any password
+	anonAny map[string]bool // anonymous-style user → accepts any password
 }
 
 // Open connects and reads the greeting; credentials are tried by Try.
@@ -321,28 +319,14 @@ func (p *Protocol) Open(ctx context.Context, ep proto.Endpoint, id *proto.Identi
 	return &session{ep: ep, c: c, anonAny: map[string]bool{}}, nil
 }
 
-// Try claims Accepted only on 230 followed by a directory listing. The
-// first call also logs in with a random user and password: a server that
-// lets that in proves nothing for any credential. Anonymous-style users
-// (anonymous, ftp) are checked with a random password too, since they take
-// any password by design; that is open access, not a default credential.
+// Try claims Accepted only on 230 followed by a directory listing. A server
+// that lets any user in is reported as it behaves (Accepted for a random
+// pair too): callers try a random pair first to tell such servers apart, as
+// check.DefaultCredentials does. Anonymous-style users (anonymous, ftp)
+// are first tried with a random password, since they take any password by
+// design: that is open access (ProbeOpenAccess), not a default credential,
+// and Try says Unknown.
 func (s *session) Try(ctx context.Context, cred proto.Credential) (proto.LoginResult, error) {
-	if !s.baselineDone {
-		r, err := s.attempt(ctx, proto.Credential{Username: "iotcop" + randomHex(4), Password: randomHex(12)})
-		if err != nil {
-			return proto.LoginResult{Outcome: proto.Unknown, Detail: "learning the failure signature failed"}, err
-		}
-		s.baselineDone = true
-		switch r.Outcome {
-		case proto.Accepted:
-			s.acceptsAny = true
-		case proto.LockedOut:
-			return r.LoginResult, nil
-		}
-	}
-	if s.acceptsAny {
-		return proto.LoginResult{Outcome: proto.Unknown, Detail: "server lets a random user and password in: no credential can be proven"}, nil
-	}
 	user := strings.ToLower(cred.Username)
 	if user == "anonymous" || user == "ftp" {
 		anyPass, seen := s.anonAny[user]

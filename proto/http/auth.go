@@ -31,8 +31,7 @@ type session struct {
 	nc     int // uses of the current digest nonce
 
 	baselineDone bool
-	acceptsAny   bool
-	fail         *formOutcome // a form's answer to a wrong password
+	fail         *formOutcome // a form's answer to a random password
 }
 
 // Open prepares a login session from the identity's auth_path and
@@ -82,35 +81,27 @@ func (s *session) Close() error { return nil }
 
 // Try claims Accepted only on positive proof: for Basic and Digest a 2xx
 // on the resource that answered 401 without credentials; for a form, an
-// answer unlike the one to a wrong password that also opens a session
-// (a redirect to a page without a login form, or a new cookie with no
-// login form). The first call also tries a random password, whose answer
-// is the failure signature; a server that lets it in proves nothing.
+// answer unlike the one to a random password (learnt on the first call)
+// that also opens a session: a redirect to a page without a login form, or
+// a new cookie and no login form. A server that lets any credential in is
+// reported as it behaves (Accepted for a random pair too): callers try a
+// random pair first to tell such servers apart, as check.DefaultCredentials
+// does.
 func (s *session) Try(ctx context.Context, c proto.Credential) (proto.LoginResult, error) {
+	if s.scheme != "form" {
+		return s.tryHTTPAuth(ctx, c)
+	}
 	if !s.baselineDone {
-		res, err := s.attempt(ctx, proto.Credential{Username: c.Username, Password: randomToken()}, true)
+		res, err := s.tryForm(ctx, proto.Credential{Username: c.Username, Password: randomToken()}, true)
 		if err != nil {
 			return proto.LoginResult{Outcome: proto.Unknown, Detail: "learning the failure signature failed"}, err
 		}
 		s.baselineDone = true
-		switch res.Outcome {
-		case proto.Accepted:
-			s.acceptsAny = true
-		case proto.LockedOut:
+		if res.Outcome == proto.LockedOut {
 			return res, nil
 		}
 	}
-	if s.acceptsAny {
-		return proto.LoginResult{Outcome: proto.Unknown, Detail: "server lets a random password in at " + s.path + ": no credential can be proven"}, nil
-	}
-	return s.attempt(ctx, c, false)
-}
-
-func (s *session) attempt(ctx context.Context, c proto.Credential, baseline bool) (proto.LoginResult, error) {
-	if s.scheme == "form" {
-		return s.tryForm(ctx, c, baseline)
-	}
-	return s.tryHTTPAuth(ctx, c)
+	return s.tryForm(ctx, c, false)
 }
 
 // authorization computes the Authorization header for a GET of path.
@@ -202,16 +193,18 @@ func lockedOut(r *response) bool {
 
 // formOutcome is what a form submission led to.
 type formOutcome struct {
-	resp        *response
-	status      int
-	location    string // same-host redirect target, "" if none
-	loginPage   bool   // the answer is a login page again
-	cookies     map[string]bool
-	jar         map[string]string // cookies to send on the next request
+	resp      *response
+	status    int
+	location  string // same-host redirect target, "" if none
+	loginPage bool   // the answer is a login page again
+	cookies   map[string]bool
+	jar       map[string]string // cookies to send on the next request
 }
 
 // tryForm fetches the login page, fills in the form and classifies the
-// answer against the failure signature.
+// answer. With baseline set the answer becomes the failure signature,
+// unless it shows signs of a session itself (then there is none, and every
+// answer is judged on its own signs).
 func (s *session) tryForm(ctx context.Context, c proto.Credential, baseline bool) (proto.LoginResult, error) {
 	out, err := s.submit(ctx, c)
 	if err != nil {
@@ -224,46 +217,50 @@ func (s *session) tryForm(ctx context.Context, c proto.Credential, baseline bool
 	if lockedOut(out.resp) {
 		return proto.LoginResult{Outcome: proto.LockedOut, Detail: detail}, nil
 	}
-	if baseline {
-		s.fail = out
-	}
-	fail := s.fail
-	if fail != nil && !baseline && out.status == fail.status && out.location == fail.location && out.loginPage == fail.loginPage {
+	if !baseline && s.fail != nil && out.status == s.fail.status && out.location == s.fail.location && out.loginPage == s.fail.loginPage {
 		return proto.LoginResult{Outcome: proto.Rejected, Detail: detail}, nil
 	}
-	// Positive signs of a session.
+	proof, err := s.sessionSigns(ctx, out)
+	if err != nil {
+		return proto.LoginResult{Outcome: proto.Unknown, Detail: detail}, fmt.Errorf("http form login to %s: %w", s.f.ep.Addr(), err)
+	}
 	switch {
-	case out.location != "" && (fail == nil || baseline || out.location != fail.location) &&
-		!looksLikeLogin(out.location) && pathOnly(out.location) != pathOnly(s.path):
-		next, err := s.f.do(ctx, http.MethodGet, out.location, cookieHeader(out.jar), "")
-		if err != nil {
-			return proto.LoginResult{Outcome: proto.Unknown, Detail: detail}, fmt.Errorf("http form login to %s: %w", s.f.ep.Addr(), err)
-		}
-		if next.status >= 200 && next.status <= 299 && next.isHTML() && !parsePage(next.body).isLoginPage() && !lockedOut(next) {
-			return proto.LoginResult{Outcome: proto.Accepted, Detail: detail,
-				Proof: "form login: redirect to " + next.path + ", which serves " + strconv.Itoa(next.status) + " without a login form"}, nil
-		}
-	case out.status >= 200 && out.status <= 299 && !out.loginPage && newCookie(out, fail, baseline):
-		return proto.LoginResult{Outcome: proto.Accepted, Detail: detail,
-			Proof: "form login: " + strconv.Itoa(out.status) + " with a new session cookie and no login form"}, nil
-	}
-	if baseline {
+	case proof != "":
+		return proto.LoginResult{Outcome: proto.Accepted, Proof: proof, Detail: detail}, nil
+	case baseline:
+		s.fail = out
 		return proto.LoginResult{Outcome: proto.Rejected, Detail: detail}, nil
-	}
-	if out.status == 401 || out.status == 403 {
+	case out.status == 401 || out.status == 403:
 		return proto.LoginResult{Outcome: proto.Rejected, Detail: detail}, nil
 	}
 	return proto.LoginResult{Outcome: proto.Unknown, Detail: detail + ": unlike a wrong password's answer, but no sign of a session"}, nil
 }
 
-// newCookie reports a cookie set now that the wrong password did not get.
-func newCookie(out, fail *formOutcome, baseline bool) bool {
-	for name := range out.cookies {
-		if baseline || fail == nil || !fail.cookies[name] {
-			return true
+// sessionSigns returns the proof that a form answer opened a session, or
+// "": a redirect (not where a wrong password goes, not to a login or error
+// page) to a page served 2xx without a login form, or a 2xx answer without
+// a login form that sets a cookie a wrong password did not get.
+func (s *session) sessionSigns(ctx context.Context, out *formOutcome) (string, error) {
+	fail := s.fail
+	if out.location != "" && (fail == nil || out.location != fail.location) &&
+		!looksLikeLogin(out.location) && pathOnly(out.location) != pathOnly(s.path) {
+		next, err := s.f.do(ctx, http.MethodGet, out.location, cookieHeader(out.jar), "")
+		if err != nil {
+			return "", err
+		}
+		if next.status >= 200 && next.status <= 299 && next.isHTML() && !parsePage(next.body).isLoginPage() && !lockedOut(next) {
+			return "form login: redirect to " + next.path + ", which serves " + strconv.Itoa(next.status) + " without a login form", nil
+		}
+		return "", nil
+	}
+	if out.status >= 200 && out.status <= 299 && !out.loginPage {
+		for name := range out.cookies {
+			if fail == nil || !fail.cookies[name] {
+				return "form login: " + strconv.Itoa(out.status) + " with a new session cookie and no login form", nil
+			}
 		}
 	}
-	return false
+	return "", nil
 }
 
 // submit fetches the form page and posts the credential through its login

@@ -225,7 +225,6 @@ func TestFormLoginNeverClaimsWithoutProof(t *testing.T) {
 		name    string
 		handler http.Handler
 	}{
-		{"accepts any password", (&formDevice{acceptAny: true}).handler()},
 		{"same page for everything", samePage},
 		{"random page with the form", randomPage},
 		{"welcome without session", stateless},
@@ -243,7 +242,18 @@ func TestFormLoginNeverClaimsWithoutProof(t *testing.T) {
 	}
 }
 
-func TestBasicNeverClaimsWithoutProof(t *testing.T) {
+// A form that logs anyone in is reported as it behaves: the caller's
+// random-pair calibration turns that into "accepts any credential".
+func TestFormLoginAnyCredential(t *testing.T) {
+	t.Parallel()
+	ep := serveHTTP(t, (&formDevice{acceptAny: true}).handler())
+	res := tryAll(t, ep, nil, proto.Credential{Username: "iotcop" + randomToken(), Password: randomToken()})
+	if res[0].Outcome != proto.Accepted {
+		t.Errorf("random pair = %+v, want accepted as the server behaves", res[0])
+	}
+}
+
+func TestBasicOutcomes(t *testing.T) {
 	t.Parallel()
 	challenge := func(w http.ResponseWriter) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="cam"`)
@@ -260,7 +270,7 @@ func TestBasicNeverClaimsWithoutProof(t *testing.T) {
 				return
 			}
 			fmt.Fprint(w, "ok")
-		}, proto.Unknown},
+		}, proto.Accepted}, // as it behaves; the caller's random pair tells
 		{"redirect for any credential", func(w http.ResponseWriter, r *http.Request) {
 			if r.Header.Get("Authorization") == "" {
 				challenge(w)
@@ -354,6 +364,19 @@ func TestIdentifyEndlessBody(t *testing.T) {
 	}
 }
 
+// menuPage is a device's admin landing page: a menu, device facts and a
+// logout link, no form.
+const menuPage = `<!DOCTYPE html><html><head><title>Sentrix NVR-808 - Web Admin</title></head>
+<body><h1>Sentrix NVR-808</h1><p>Serial number: 123<br>MAC address: 00:11:22:33:44:55<br>Firmware version: 3.4</p>
+<ul><li><a href="/admin/users.html">User Management</a></li><li><a href="/admin/maint.html">Device Maintenance</a></li></ul>
+<a href="/logout.cgi">Logout</a></body></html>`
+
+// productPage is a maker's public page that talks of firmware and setup
+// but is no admin page.
+const productPage = `<html><head><title>Camera C2 setup guide</title></head><body><h1>Setup guide</h1>
+<p>Download the latest firmware and read the admin manual. Configuration settings are explained below.</p>
+<a href="/downloads">Downloads</a></body></html>`
+
 func TestProbeOpenAccessPages(t *testing.T) {
 	t.Parallel()
 	loginOnly := fmt.Sprintf(loginPage, "t")
@@ -368,6 +391,9 @@ func TestProbeOpenAccessPages(t *testing.T) {
 		{"admin page at /", map[string]string{"/": adminPage}, "/"},
 		{"admin page under /admin/", map[string]string{"/": itWorks, "/admin/": adminPage}, "/admin/"},
 		{"it works", map[string]string{"/": itWorks}, ""},
+		{"menu page with logout", map[string]string{"/": menuPage}, "/"},
+		{"menu page without logout", map[string]string{"/": strings.ReplaceAll(menuPage, `<a href="/logout.cgi">Logout</a>`, "")}, ""},
+		{"product page", map[string]string{"/": productPage}, ""},
 		{"login page", map[string]string{"/": loginOnly}, ""},
 		{"search form, admin words only in text", map[string]string{"/": search}, ""},
 	}

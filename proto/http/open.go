@@ -9,10 +9,10 @@ import (
 
 // ProbeOpenAccess requests / and the probe paths without credentials and
 // reports the first page that clearly is an admin or configuration page:
-// served 2xx, not a login page, with form controls a person would change,
-// and talking of administration in its title or headings (see
-// page.isAdminPage). Static pages ("It works") and login pages never
-// qualify. Details: "path" (the page), "requested" (the path asked for
+// served 2xx, not a login page, talking of administration in its title or
+// headings, and either carrying form controls a person would change or
+// offering to log out (see page.isAdminPage). Static pages ("It works")
+// and login pages never qualify. Details: "path" (the page), "requested" (the path asked for
 // before redirects), "title", "signs" (admin words found), "controls".
 func (p *Protocol) ProbeOpenAccess(ctx context.Context, ep proto.Endpoint, id *proto.Identity) (*proto.OpenAccess, error) {
 	f := newFetcher(ep)
@@ -40,14 +40,15 @@ func (p *Protocol) ProbeOpenAccess(ctx context.Context, ep proto.Endpoint, id *p
 		}
 		return &proto.OpenAccess{
 			What: "HTTP admin page without authentication",
-			Proof: fmt.Sprintf("%d on %s without credentials: a configuration page with %d form controls and no login form",
-				r.status, r.path, pg.controls),
+			Proof: fmt.Sprintf("%d on %s without credentials: an admin page (%d form controls, logout offered: %v) and no login form",
+				r.status, r.path, pg.controls, pg.hasLogout),
 			Details: map[string]any{
 				"path":      r.path,
 				"requested": path,
 				"title":     proto.Printable([]byte(pg.title)),
 				"signs":     signs,
 				"controls":  pg.controls,
+				"logout":    pg.hasLogout,
 			},
 		}, nil
 	}

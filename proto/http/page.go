@@ -79,6 +79,9 @@ type page struct {
 	// forms or not.
 	controls    int
 	hasPassword bool
+	// hasLogout is set by a link or button that logs out: a page that
+	// offers it belongs to a logged-in area.
+	hasLogout bool
 }
 
 // parsePage tokenizes an HTML document (golang.org/x/net/html) and collects
@@ -101,6 +104,9 @@ func parsePage(body []byte) page {
 			p.title = cleanText(title.String(), maxTitleBytes)
 			p.headings = strings.ToLower(cleanText(headings.String(), maxTextBytes))
 			p.text = strings.ToLower(cleanText(text.String(), maxTextBytes))
+			if logoutRe.MatchString(p.text) {
+				p.hasLogout = true
+			}
 			return p
 		case html.TextToken:
 			if inScript {
@@ -167,7 +173,14 @@ func parsePage(body []byte) page {
 				} else {
 					cur = -1
 				}
+			case "a":
+				if logoutRe.MatchString(attrs["href"]) {
+					p.hasLogout = true
+				}
 			case "input", "select", "textarea", "button":
+				if logoutRe.MatchString(attrs["value"]) || logoutRe.MatchString(attrs["onclick"]) {
+					p.hasLogout = true
+				}
 				in := input{tag: tag, name: attrs["name"], value: attrs["value"]}
 				if tag == "input" {
 					in.typ = strings.ToLower(strings.TrimSpace(attrs["type"]))
@@ -267,9 +280,12 @@ func (p page) isLoginPage() bool {
 	return false
 }
 
+// logoutRe matches a way to log out (link target, button, text).
+var logoutRe = regexp.MustCompile(`(?i)\blog[ _-]?out\b|\blog[ _-]?off\b|\bsign[ _-]?out\b|logout\.`)
+
 // adminWords are what configuration pages of devices talk about.
 var adminWords = []string{
-	"administration", "admin panel", "administrator", "configuration", "settings", "setup",
+	"admin", "configuration", "settings", "setup", "maintenance", "serial number", "mac address",
 	"system status", "device status", "device info", "firmware", "factory default", "factory reset",
 	"reboot", "restart device", "wireless", "wlan", "ssid", "dhcp", "port forwarding", "lan ",
 	"wan ", "dns server", "ntp", "change password", "user management", "system log",
@@ -294,18 +310,26 @@ func (p page) adminSigns() (head, all []string) {
 }
 
 // isAdminPage is deliberately strict, because a false "open admin page"
-// is worse than a miss: the page must not be a login page, must carry form
-// controls a person would change, and must speak of administration in its
-// title or headings and in at least two distinct terms overall.
+// is worse than a miss. The page must not be a login page and must speak of
+// administration in its title or headings; then either it carries form
+// controls a person would change and two distinct admin terms, or it offers
+// a way to log out (so it belongs to a logged-in area) and three distinct
+// admin terms.
 func (p page) isAdminPage() (bool, []string) {
-	if p.isLoginPage() || p.controls < 2 || len(p.forms) == 0 {
+	if p.isLoginPage() {
 		return false, nil
 	}
 	head, all := p.adminSigns()
-	if len(head) == 0 || len(all) < 2 {
+	if len(head) == 0 {
 		return false, nil
 	}
-	return true, all
+	switch {
+	case p.controls >= 2 && len(p.forms) > 0 && len(all) >= 2:
+		return true, all
+	case p.hasLogout && len(all) >= 3:
+		return true, all
+	}
+	return false, nil
 }
 
 // busyboxErrorPage matches BusyBox httpd's built-in error pages.

@@ -2,9 +2,7 @@ package rtsp
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -126,9 +124,11 @@ type session struct {
 	path string
 	ch   *challenge
 
-	baselineDone   bool
-	baselineStatus int
-	acceptsAny     bool
+	// refusal is the status of the last credential refused (401/403):
+	// once seen, a 404 for another credential means it got past the
+	// authentication (servers that authenticate before looking the path
+	// up), which is worth a search for the stream.
+	refusal int
 }
 
 // Open finds a stream path that answers 401 without credentials (trying at
@@ -165,69 +165,38 @@ func (p *Protocol) Open(ctx context.Context, ep proto.Endpoint, id *proto.Identi
 }
 
 // Try claims Accepted only on DESCRIBE 200 with an SDP body for a path that
-// answered 401 without credentials. The first call also sends a random
-// password: a server that plays the stream for it proves nothing for any
-// credential.
+// answered 401 without credentials. A server that plays the stream for any
+// credential is reported as it behaves (Accepted for a random pair too):
+// callers try a random pair first to tell such servers apart, as
+// check.DefaultCredentials does.
 func (s *session) Try(ctx context.Context, c proto.Credential) (proto.LoginResult, error) {
-	if !s.baselineDone {
-		res, err := s.attempt(ctx, proto.Credential{Username: c.Username, Password: randomToken()}, false)
-		if err != nil {
-			return proto.LoginResult{Outcome: proto.Unknown, Detail: "learning the failure signature failed"}, err
-		}
-		s.baselineDone = true
-		s.baselineStatus = res.status
-		switch res.Outcome {
-		case proto.Accepted:
-			s.acceptsAny = true
-		case proto.LockedOut:
-			return res.LoginResult, nil
-		}
-	}
-	if s.acceptsAny {
-		return proto.LoginResult{Outcome: proto.Unknown,
-			Detail: "server plays /" + s.path + " for a random password: no credential can be proven"}, nil
-	}
-	res, err := s.attempt(ctx, c, true)
-	return res.LoginResult, err
-}
-
-type attemptResult struct {
-	proto.LoginResult
-	status int
-}
-
-// attempt sends one authenticated DESCRIBE and classifies the reply.
-func (s *session) attempt(ctx context.Context, c proto.Credential, search bool) (attemptResult, error) {
+	unknown := proto.LoginResult{Outcome: proto.Unknown}
 	for retry := 0; ; retry++ {
 		if s.ch.scheme == "digest" && s.ch.gen != s.gen {
 			// The nonce came on an earlier connection; some servers tie
 			// nonces to connections, so fetch a fresh one rather than risk
 			// calling a good password rejected.
 			if err := s.refreshChallenge(ctx); err != nil {
-				return attemptResult{LoginResult: proto.LoginResult{Outcome: proto.Unknown}}, err
+				return unknown, err
 			}
 		}
-		url := streamURL(s.ep, s.path)
-		auth, err := s.ch.authorization("DESCRIBE", url, c)
+		auth, err := s.ch.authorization("DESCRIBE", streamURL(s.ep, s.path), c)
 		if err != nil {
-			return attemptResult{LoginResult: proto.LoginResult{Outcome: proto.Unknown}}, err
+			return unknown, err
 		}
 		resp, err := s.describe(ctx, s.path, auth)
 		if err != nil {
-			return attemptResult{LoginResult: proto.LoginResult{Outcome: proto.Unknown}},
-				fmt.Errorf("rtsp login to %s: %w", s.ep.Addr(), err)
+			return unknown, fmt.Errorf("rtsp login to %s: %w", s.ep.Addr(), err)
 		}
-		r := attemptResult{status: resp.StatusCode}
 		detail := resp.StatusLine()
 		switch {
 		case resp.StatusCode == 200 && resp.IsSDP():
-			r.LoginResult = proto.LoginResult{Outcome: proto.Accepted,
-				Proof: "DESCRIBE 200 with SDP on /" + s.path + " (401 without credentials)", Detail: detail}
+			return proto.LoginResult{Outcome: proto.Accepted,
+				Proof: "DESCRIBE 200 with SDP on /" + s.path + " (401 without credentials)", Detail: detail}, nil
 		case lockedOut(resp):
-			r.LoginResult = proto.LoginResult{Outcome: proto.LockedOut, Detail: detail}
+			return proto.LoginResult{Outcome: proto.LockedOut, Detail: detail}, nil
 		case resp.StatusCode == 401:
-			ch := pickChallenge(resp.Header.Values("Www-Authenticate"))
-			if ch != nil {
+			if ch := pickChallenge(resp.Header.Values("Www-Authenticate")); ch != nil {
 				ch.gen = s.gen
 				stale := ch.digest != nil && ch.digest.Stale
 				s.ch = ch
@@ -235,32 +204,30 @@ func (s *session) attempt(ctx context.Context, c proto.Credential, search bool) 
 					continue // the nonce expired; the password was not judged
 				}
 			}
-			r.LoginResult = proto.LoginResult{Outcome: proto.Rejected, Detail: detail}
+			s.refusal = resp.StatusCode
+			return proto.LoginResult{Outcome: proto.Rejected, Detail: detail}, nil
 		case resp.StatusCode == 403:
-			r.LoginResult = proto.LoginResult{Outcome: proto.Rejected, Detail: detail}
-		case (resp.StatusCode == 404 || resp.StatusCode == 454) && search &&
-			s.baselineStatus != resp.StatusCode && s.baselineStatus != 0:
+			s.refusal = resp.StatusCode
+			return proto.LoginResult{Outcome: proto.Rejected, Detail: detail}, nil
+		case (resp.StatusCode == 404 || resp.StatusCode == 454) && s.refusal != 0:
 			// Past authentication, but this path has no stream (servers
 			// that ask for credentials before looking the path up).
 			return s.searchWith(ctx, c, detail)
-		default:
-			r.LoginResult = proto.LoginResult{Outcome: proto.Unknown, Detail: detail}
 		}
-		return r, nil
+		return proto.LoginResult{Outcome: proto.Unknown, Detail: detail}, nil
 	}
 }
 
 // searchWith looks for a stream path that plays with c and asks for
 // credentials without it.
-func (s *session) searchWith(ctx context.Context, c proto.Credential, firstDetail string) (attemptResult, error) {
-	unknown := attemptResult{LoginResult: proto.LoginResult{Outcome: proto.Unknown,
-		Detail: "credential passed authentication (" + firstDetail + " on /" + s.path + ") but no stream answered with SDP"}}
+func (s *session) searchWith(ctx context.Context, c proto.Credential, firstDetail string) (proto.LoginResult, error) {
+	unknown := proto.LoginResult{Outcome: proto.Unknown,
+		Detail: "credential passed authentication (" + firstDetail + " on /" + s.path + ") but no stream answered with SDP"}
 	for _, path := range s.p.paths() {
 		if path == s.path {
 			continue
 		}
-		url := streamURL(s.ep, path)
-		auth, err := s.ch.authorization("DESCRIBE", url, c)
+		auth, err := s.ch.authorization("DESCRIBE", streamURL(s.ep, path), c)
 		if err != nil {
 			return unknown, err
 		}
@@ -269,7 +236,7 @@ func (s *session) searchWith(ctx context.Context, c proto.Credential, firstDetai
 			return unknown, fmt.Errorf("rtsp login to %s: %w", s.ep.Addr(), err)
 		}
 		if lockedOut(resp) {
-			return attemptResult{LoginResult: proto.LoginResult{Outcome: proto.LockedOut, Detail: resp.StatusLine()}}, nil
+			return proto.LoginResult{Outcome: proto.LockedOut, Detail: resp.StatusLine()}, nil
 		}
 		if resp.StatusCode == 401 {
 			if ch := pickChallenge(resp.Header.Values("Www-Authenticate")); ch != nil {
@@ -292,9 +259,9 @@ func (s *session) searchWith(ctx context.Context, c proto.Credential, firstDetai
 			ch.gen = s.gen
 			s.ch = ch
 		}
-		return attemptResult{status: 200, LoginResult: proto.LoginResult{Outcome: proto.Accepted,
+		return proto.LoginResult{Outcome: proto.Accepted,
 			Proof:  "DESCRIBE 200 with SDP on /" + path + " (401 without credentials)",
-			Detail: firstDetail + " on /" + s.path}}, nil
+			Detail: firstDetail + " on /" + s.path}, nil
 	}
 	return unknown, nil
 }
@@ -425,10 +392,4 @@ func lockedOut(resp *Response) bool {
 		}
 	}
 	return false
-}
-
-func randomToken() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "iotcop-" + hex.EncodeToString(b[:])
 }

@@ -225,8 +225,7 @@ func TestLoginLockout(t *testing.T) {
 		}
 		outcomes = append(outcomes, res.Outcome)
 	}
-	// The random-password baseline counts as the first failure.
-	want := []proto.Outcome{proto.Rejected, proto.Rejected, proto.LockedOut, proto.LockedOut}
+	want := []proto.Outcome{proto.Rejected, proto.Rejected, proto.Rejected, proto.LockedOut}
 	for i := range want {
 		if outcomes[i] != want[i] {
 			t.Fatalf("outcomes = %v, want %v", outcomes, want)
@@ -244,7 +243,6 @@ func TestLoginNeverClaimsWithoutProof(t *testing.T) {
 		openErr  bool
 		noProtec bool
 	}{
-		{name: "accepts any credential", cam: &fakeCamera{scheme: "digest", acceptAnyAuth: true, user: "x", pass: "y", streams: map[string]bool{"live.sdp": true}}},
 		{name: "all streams open", cam: &fakeCamera{scheme: "basic", streams: map[string]bool{"live.sdp": false}}, openErr: true, noProtec: true},
 		{name: "200 without SDP", handler: readAndThen(okWithoutSDP), openErr: true, noProtec: true},
 		{name: "garbage", handler: readAndThen(garbage), openErr: true},
@@ -285,6 +283,53 @@ func TestLoginNeverClaimsWithoutProof(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A server that plays for any credential is reported as it behaves: the
+// caller's random-pair calibration (check.DefaultCredentials) sees the
+// random pair accepted and reports "accepts any credential" instead of a
+// default password.
+func TestLoginAnyCredential(t *testing.T) {
+	t.Parallel()
+	cam := &fakeCamera{scheme: "digest", acceptAnyAuth: true, user: "x", pass: "y", streams: map[string]bool{"live.sdp": true}}
+	ep := cam.start(t)
+	ctx := daemontest.Context(t)
+	sess, err := New().Open(ctx, ep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	res, err := sess.Try(ctx, proto.Credential{Username: "iotcop" + testToken(), Password: testToken()})
+	if err != nil || res.Outcome != proto.Accepted {
+		t.Errorf("random pair = %+v, %v; want accepted as the server behaves", res, err)
+	}
+}
+
+// A camera that authenticates before looking the path up answers 404 to a
+// good credential on a wrong path; only after a refusal was seen does that
+// 404 count as "past authentication" and start a search.
+func TestLoginAuthFirstNeedsRefusalFirst(t *testing.T) {
+	t.Parallel()
+	cam := &fakeCamera{scheme: "basic", authFirst: true, user: "admin", pass: "1234", streams: map[string]bool{"h264": true}}
+	ep := cam.start(t)
+	ctx := daemontest.Context(t)
+	sess, err := New().Open(ctx, ep, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	good := proto.Credential{Username: "admin", Password: "1234"}
+	res, err := sess.Try(ctx, good)
+	if err != nil || res.Outcome != proto.Unknown {
+		t.Fatalf("first Try = %+v, %v; want unknown (404 without a refusal to compare)", res, err)
+	}
+	if res, _ := sess.Try(ctx, proto.Credential{Username: "admin", Password: "x"}); res.Outcome != proto.Rejected {
+		t.Fatalf("wrong = %+v", res)
+	}
+	res, err = sess.Try(ctx, good)
+	if err != nil || res.Outcome != proto.Accepted || !strings.Contains(res.Proof, "on /h264 ") {
+		t.Fatalf("good after a refusal = %+v, %v; want accepted on /h264", res, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package rtsp
 import (
 	"bufio"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -200,7 +201,7 @@ func (f *fakeCamera) unauthorized() (string, [][2]string, string, bool) {
 		headers = append(headers, [2]string{"WWW-Authenticate", `Basic realm="` + f.realm + `"`})
 	}
 	if f.scheme == "digest" || f.scheme == "both" {
-		nonce := randomToken()
+		nonce := testToken()
 		f.mu.Lock()
 		f.nonces[nonce] = true
 		f.mu.Unlock()
@@ -330,4 +331,10 @@ func okWithoutSDP(c net.Conn, cseq string) {
 
 func httpServer(c net.Conn, _ string) {
 	_, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\nServer: lighttpd/1.4.69\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+}
+
+func testToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
