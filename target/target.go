@@ -317,9 +317,7 @@ func ReadFile(path string, stdin io.Reader) ([]string, error) {
 	for sc.Scan() {
 		line++
 		text, _, _ := strings.Cut(sc.Text(), "#")
-		for _, f := range strings.FieldsFunc(text, func(c rune) bool { return c == ' ' || c == '\t' || c == ',' }) {
-			specs = append(specs, f)
-		}
+		specs = append(specs, strings.FieldsFunc(text, func(c rune) bool { return c == ' ' || c == '\t' || c == ',' })...)
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("read target list %s line %d: %w", path, line+1, err)
