@@ -173,9 +173,16 @@ func dialClient(ctx context.Context, ep proto.Endpoint) (*client, error) {
 		}
 		dep := ep
 		dep.Port = port
+		// Over implicit FTPS the data connection is TLS too, but servers
+		// start the handshake only once the transfer command arrived on
+		// the control connection: handshake lazily, on the first read.
+		dep.TLS = false
 		conn, err := dep.Connect(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if ep.TLS {
+			conn = tls.Client(conn, &tls.Config{InsecureSkipVerify: true, ServerName: ep.Host, MinVersion: tls.VersionTLS10}) //nolint:gosec // devices use self-signed certificates
 		}
 		_ = conn.SetDeadline(time.Now().Add(2 * ep.IOTimeout()))
 		return &cappedConn{Conn: conn, left: maxListingBytes}, nil

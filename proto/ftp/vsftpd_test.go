@@ -1,7 +1,14 @@
 package ftp
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -235,5 +242,62 @@ func TestVsftpdHardened(t *testing.T) {
 		if res.Outcome != proto.Rejected {
 			t.Errorf("Try(%v) = %+v, want rejected", c, res)
 		}
+	}
+}
+
+// selfSigned writes a throwaway certificate and key for vsftpd.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "iotcop test nas"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile = daemontest.WriteFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o600)
+	keyFile = daemontest.WriteFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})), 0o600)
+	return certFile, keyFile
+}
+
+// Implicit FTPS (port 990 style): the control and data connections are TLS.
+func TestVsftpdImplicitTLS(t *testing.T) {
+	t.Parallel()
+	root := publicDir(t, map[string]string{"share.txt": "x"})
+	cert, key := selfSigned(t, t.TempDir())
+	ep := startVsftpd(t, fmt.Sprintf(`anonymous_enable=YES
+local_enable=NO
+anon_root=%s
+ssl_enable=YES
+implicit_ssl=YES
+allow_anon_ssl=YES
+require_ssl_reuse=NO
+rsa_cert_file=%s
+rsa_private_key_file=%s`, root, cert, key))
+	ep.TLS = true
+	id, err := identifyConn(t, ep)
+	if err != nil {
+		t.Fatalf("Identify over TLS: %v", err)
+	}
+	if id.Product != "vsFTPd" || !id.TLS {
+		t.Errorf("identity = %+v, want vsFTPd over TLS", id)
+	}
+	oa, err := New().ProbeOpenAccess(daemontest.Context(t), ep, id)
+	if err != nil || oa == nil {
+		t.Fatalf("ProbeOpenAccess = %+v, %v; want anonymous FTPS", oa, err)
+	}
+	if names, _ := oa.Details["entries"].([]string); len(names) != 1 || names[0] != "share.txt" {
+		t.Errorf("entries = %v", oa.Details["entries"])
 	}
 }
