@@ -16,6 +16,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -174,10 +175,18 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-// Devices returns the running devices in config order.
+// Devices returns the running devices in config order (a copy the caller
+// may change).
 func (l *Lab) Devices() []RunningDevice {
 	out := make([]RunningDevice, len(l.devices))
-	copy(out, l.devices)
+	for i, d := range l.devices {
+		d.Services = slices.Clone(d.Services)
+		for j := range d.Services {
+			d.Services[j].Paths = slices.Clone(d.Services[j].Paths)
+		}
+		d.Flaws = slices.Clone(d.Flaws)
+		out[i] = d
+	}
 	return out
 }
 

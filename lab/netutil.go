@@ -44,10 +44,17 @@ func (s *tcpServer) acceptLoop() {
 	for {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("accept", "addr", s.ln.Addr().String(), "err", err)
+			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+				return
 			}
-			return
+			// Out of file descriptors and the like: back off, keep serving.
+			s.log.Warn("accept", "addr", s.ln.Addr().String(), "err", err)
+			select {
+			case <-s.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		s.wg.Go(func() {
 			dc := newDeadlineConn(c)
@@ -173,6 +180,7 @@ func serveUDP(pc net.PacketConn, log *slog.Logger, handle func(req []byte, from 
 					return
 				}
 				s.log.Debug("udp read", "addr", pc.LocalAddr().String(), "err", err)
+				time.Sleep(10 * time.Millisecond) // never spin on a persistent error
 				continue
 			}
 			reply := safeHandle(s.log, handle, buf[:n], from)

@@ -275,6 +275,34 @@ func TestSSH(t *testing.T) {
 			t.Errorf("shell output %q", stdout.String())
 		}
 	})
+	t.Run("pty shell echoes and prompts", func(t *testing.T) {
+		t.Parallel()
+		c, _, err := sshDial(addr, "root", ssh.Password("admin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sess, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sess.Close()
+		if err := sess.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+			t.Fatal(err)
+		}
+		stdin, _ := sess.StdinPipe()
+		stdout, _ := sess.StdoutPipe()
+		if err := sess.Shell(); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(stdin, "echo ab$((1+1))cd\rexit\r")
+		out, _ := io.ReadAll(io.LimitReader(stdout, 1<<16))
+		for _, want := range []string{"built-in shell (ash)", "/ # echo ab$((1+1))cd\r\nab2cd\r\n/ # exit"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("pty session lacks %q: %q", want, out)
+			}
+		}
+	})
 	t.Run("wrong password", func(t *testing.T) {
 		t.Parallel()
 		if c, _, err := sshDial(addr, "root", ssh.Password("admin1")); err == nil {
