@@ -71,6 +71,9 @@ func randomToken(n int) string {
 
 func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s Service, auth proto.Authenticator) (*finding.Finding, error) {
 	sess, err := auth.Open(ctx, s.Endpoint, s.Identity)
+	if errors.Is(err, proto.ErrNoLogin) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open login session: %w", err)
 	}

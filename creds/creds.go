@@ -259,7 +259,18 @@ func (d *Dictionary) For(protocol, vendor string) []proto.Credential {
 			add(c)
 		}
 	}
-	for _, c := range d.popular(base) {
+	popular := d.popular(base)
+	if base == "rtsp" {
+		// Camera streams: the widely shipped pairs that camera-specific
+		// lists also hold come first.
+		users, passwords := set(d.rtspUsers), set(d.rtspPass)
+		for _, c := range popular {
+			if users[c.Username] && passwords[c.Password] && c.Username != "" {
+				add(c)
+			}
+		}
+	}
+	for _, c := range popular {
 		add(c)
 	}
 	if base == "rtsp" {
@@ -307,6 +318,14 @@ func (d *Dictionary) popular(protocol string) []proto.Credential {
 	}
 	sort.SliceStable(order, func(i, j int) bool { return score[order[i]] > score[order[j]] })
 	return order
+}
+
+func set(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
 }
 
 // Budget limits credential attempts per service.

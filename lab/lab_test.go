@@ -107,7 +107,7 @@ func TestExpectedFlaws(t *testing.T) {
 	want := []flaw{
 		{"camera", dc, "telnet", 23, "root:xc3511"},
 		{"camera", dc, "http", 80, "admin:admin"},
-		{"camera", dc, "rtsp", 554, "admin:12345"},
+		{"camera", dc, "rtsp", 554, "admin:admin"},
 		{"hub", ua, "mqtt", 1883, ":"},
 		{"hub", ua, "ftp", 21, ":"},
 		{"hub", dc, "ssh", 22, "root:admin"},

@@ -610,11 +610,11 @@ func TestRTSP(t *testing.T) {
 		}
 		return "Authorization: " + cred.String()
 	}
-	if code, _, _ := rtspDo(t, conn, r, "DESCRIBE", base+"live.sdp", 4, authz("admin", "admin", base+"live.sdp")); code != 401 {
+	if code, _, _ := rtspDo(t, conn, r, "DESCRIBE", base+"live.sdp", 4, authz("admin", "12345", base+"live.sdp")); code != 401 {
 		t.Errorf("wrong password: %d", code)
 	}
 	for i, path := range []string{"live.sdp", "live/ch01_0"} {
-		code, hdr, body := rtspDo(t, conn, r, "DESCRIBE", base+path, 5+i, authz("admin", "12345", base+path))
+		code, hdr, body := rtspDo(t, conn, r, "DESCRIBE", base+path, 5+i, authz("admin", "admin", base+path))
 		if code != 200 || hdr["content-type"] != "application/sdp" || !strings.Contains(body, "m=video") {
 			t.Errorf("DESCRIBE %s: %d %v %q", path, code, hdr, body)
 		}

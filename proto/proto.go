@@ -24,6 +24,11 @@ import (
 // protocol. Identifiers never return nil, nil.
 var ErrNotThisProtocol = errors.New("not this protocol")
 
+// ErrNoLogin is wrapped by Authenticator.Open when the service has nothing
+// to log into (an HTTP server with no protected page, an RTSP server whose
+// streams are all open). Callers skip such services silently.
+var ErrNoLogin = errors.New("no login to try")
+
 // Endpoint is one service on one host, with how to reach it.
 type Endpoint struct {
 	Host      string // IP literal (v4 or v6)

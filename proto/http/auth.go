@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -19,7 +18,7 @@ import (
 
 // ErrNoLogin is returned by Open when the server shows no login to try:
 // nothing answers 401 and no login form was found.
-var ErrNoLogin = errors.New("no HTTP login found")
+var ErrNoLogin = fmt.Errorf("no HTTP login found: %w", proto.ErrNoLogin)
 
 // session tries credentials against one login: Basic or Digest on the
 // resource that answered 401, or a login form.

@@ -14,7 +14,7 @@ import (
 
 // ErrNoProtectedStream is returned by Open when none of the tried stream
 // paths asks for credentials, so no credential could be proven.
-var ErrNoProtectedStream = errors.New("no stream path asks for credentials")
+var ErrNoProtectedStream = fmt.Errorf("no stream path asks for credentials: %w", proto.ErrNoLogin)
 
 // maxFailures is how many consecutive connection or parse failures end a
 // path search: the server is hostile, gone or not RTSP after all.

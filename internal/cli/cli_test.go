@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/internal/daemontest"
+	"github.com/iotcop/iotcop/report"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"scan"}, "no targets"},
+		{[]string{"scan", "8.8.8.8"}, "--allow-public"},
+		{[]string{"scan", "--format", "xml", "127.0.0.1"}, "unknown format"},
+		{[]string{"scan", "--fail-on", "urgent", "127.0.0.1"}, "unknown severity"},
+		{[]string{"scan", "-p", "0", "127.0.0.1"}, "1 to 65535"},
+		{[]string{"scan", "--bogus"}, "unknown flag"},
+		{[]string{"scan", "-iL", "/nonexistent/targets.txt"}, "read target list"},
+		{[]string{"lab", "--devices", "0"}, "at least 1"},
+	}
+	for _, tc := range tests {
+		code, _, stderr := run(t, tc.args...)
+		if code != ExitError || !strings.Contains(stderr, tc.wantErr) {
+			t.Errorf("%v: code %d stderr %q, want 2 and %q", tc.args, code, stderr, tc.wantErr)
+		}
+	}
+}
+
+func TestSchemaCommand(t *testing.T) {
+	code, out, _ := run(t, "schema")
+	if code != 0 || !json.Valid([]byte(out)) || !strings.Contains(out, "iotcop/report/v1") {
+		t.Fatalf("schema: code %d, %q", code, out[:min(len(out), 80)])
+	}
+}
+
+// The demo scans the virtual lab: the JSON matches the contract, planted
+// flaws are found, secrets are redacted unless asked, and --fail-on maps
+// to the exit code.
+func TestDemoJSON(t *testing.T) {
+	base := daemontest.Base()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "r.json")
+	code, _, stderr := run(t, "demo", "--base", base, "--format", "json", "-o", out, "-q", "--timeout", "1s")
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := report.Validate(b); err != nil {
+		t.Fatal(err)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	checks := map[string]int{}
+	for _, f := range rep.Findings {
+		checks[f.Check]++
+		if pw, ok := f.Evidence["password"].(string); ok && f.Check == finding.CheckDefaultCredentials && strings.Trim(pw, "*") != "" && !strings.Contains(pw, "*") {
+			t.Errorf("password %q not redacted", pw)
+		}
+	}
+	for _, c := range []string{finding.CheckDefaultCredentials, finding.CheckUnauthenticatedAccess, finding.CheckCleartextProtocol} {
+		if checks[c] == 0 {
+			t.Errorf("demo found no %s", c)
+		}
+	}
+	if bytes.Contains(b, []byte("xc3511")) {
+		t.Fatal("Mirai password printed without --show-secrets")
+	}
+
+	// Same lab, --show-secrets and --fail-on critical: exit 1, password shown.
+	code, stdout, _ := run(t, "demo", "--base", base, "--format", "json", "-q", "--timeout", "1s", "--show-secrets", "--fail-on", "critical")
+	if code != ExitFindings {
+		t.Fatalf("--fail-on critical: exit %d, want 1", code)
+	}
+	if !strings.Contains(stdout, `"xc3511"`) {
+		t.Fatal("--show-secrets did not reveal the telnet password")
+	}
+}
+
+func TestScanNothingListening(t *testing.T) {
+	host := daemontest.Addr()
+	dir := t.TempDir()
+	list := filepath.Join(dir, "targets")
+	os.WriteFile(list, []byte(host+"\n"), 0o644)
+	code, out, stderr := run(t, "scan", "-iL", list, "-p", "T:1,U:9", "--format", "json", "-q", "--timeout", "300ms", "--retries", "0")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if err := report.Validate([]byte(out)); err != nil {
+		t.Fatal(err)
+	}
+	var rep finding.Report
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Devices) != 0 || len(rep.Findings) != 0 {
+		t.Fatalf("closed host produced %+v", rep)
+	}
+}
