@@ -129,3 +129,14 @@ func TestCleartextSeverity(t *testing.T) {
 		t.Fatalf("after acceptance: %+v", fs)
 	}
 }
+
+func TestOpenServiceNotGuessed(t *testing.T) {
+	dict, _ := creds.Builtin()
+	auth := &fakeAuth{valid: proto.Credential{Username: "root", Password: "admin"}}
+	dev := device()
+	dev.note(0, false, true, 0) // unauthenticated-access already found it open
+	fs, err := (&DefaultCredentials{Auth: map[string]proto.Authenticator{"telnet": auth}, Dict: dict}).Run(context.Background(), dev)
+	if err != nil || len(fs) != 0 || len(auth.tries) != 0 {
+		t.Fatalf("open service was guessed at: %d tries, findings %+v, err %v", len(auth.tries), fs, err)
+	}
+}

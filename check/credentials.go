@@ -49,6 +49,12 @@ func (c *DefaultCredentials) Run(ctx context.Context, dev *Device) ([]finding.Fi
 		if auth == nil {
 			continue
 		}
+		// A service already open to anyone needs no password guessing.
+		// SNMP is the exception: its "open access" is the default
+		// community itself, which is also a default credential.
+		if _, open := dev.wasAccepted(i); open && s.Identity.Protocol != "snmp" {
+			continue
+		}
 		f, err := c.service(ctx, dev, i, s, auth)
 		if f != nil {
 			out = append(out, *f)

@@ -54,7 +54,11 @@ func WriteText(w io.Writer, rep *finding.Report, opts Options) error {
 			}
 			extra := ""
 			if s.Attempts > 0 {
-				extra = fmt.Sprintf("  %s(%d login attempts)%s", p.c(ansiDim), s.Attempts, p.c(ansiReset))
+				plural := "s"
+				if s.Attempts == 1 {
+					plural = ""
+				}
+				extra = fmt.Sprintf("  %s(%d login attempt%s)%s", p.c(ansiDim), s.Attempts, plural, p.c(ansiReset))
 			}
 			p.line("  %5d/%s  %-8s %s%s", s.Port, s.Transport, desc, prod, extra)
 		}
