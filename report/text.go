@@ -139,13 +139,14 @@ func evidenceLine(ev map[string]any) string {
 	var parts []string
 	for _, k := range keys {
 		v := ev[k]
-		switch t := v.(type) {
-		case finding.Secret:
-			v = t.Redacted()
-		case string:
-			v = truncate(t, 80)
+		var text string
+		if sec, ok := v.(finding.Secret); ok {
+			text = sec.Redacted()
+		} else {
+			// Long lists (topics, resources) stay in the JSON report.
+			text = truncate(fmt.Sprint(v), 80)
 		}
-		parts = append(parts, fmt.Sprintf("%s=%v", k, v))
+		parts = append(parts, k+"="+text)
 	}
 	return strings.Join(parts, " ")
 }
