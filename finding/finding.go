@@ -196,6 +196,38 @@ type Report struct {
 	Devices    []Device  `json:"devices"`
 	Findings   []Finding `json:"findings"`
 	Summary    Summary   `json:"summary"`
+	// Firmware lists the images analysed (extension; absent for live scans).
+	Firmware []FirmwareImage `json:"firmware,omitempty"`
+}
+
+// FirmwareImage is one analysed firmware image and the layers found in it.
+type FirmwareImage struct {
+	Image  string          `json:"image"`
+	Size   int64           `json:"size"`
+	SHA256 string          `json:"sha256"`
+	Files  int             `json:"files"`
+	Layers []FirmwareLayer `json:"layers"`
+	// AnalysisErrors lists analyses that failed part-way.
+	AnalysisErrors []string `json:"analysis_errors,omitempty"`
+}
+
+// FirmwareLayer is one container or compressed region inside an image:
+// unpacked, failed (Error says why) or opaque (unknown or encrypted, with
+// its entropy), so nothing is silently passed over.
+type FirmwareLayer struct {
+	ID      int               `json:"id"`
+	Parent  int               `json:"parent"`
+	Source  string            `json:"source,omitempty"`
+	Offset  int64             `json:"offset"`
+	Size    int64             `json:"size"`
+	Format  string            `json:"format"`
+	Entropy float64           `json:"entropy"`
+	Status  string            `json:"status"`
+	Error   string            `json:"error,omitempty"`
+	Files   int               `json:"files"`
+	Bytes   int64             `json:"bytes"`
+	Refused []string          `json:"refused,omitempty"`
+	Info    map[string]string `json:"info,omitempty"`
 }
 
 // Finalize sorts devices and findings into a stable order and recomputes

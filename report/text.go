@@ -71,8 +71,23 @@ func WriteText(w io.Writer, rep *finding.Report, opts Options) error {
 		}
 		p.line("")
 	}
+	for _, img := range rep.Firmware {
+		p.line("%s%s%s  %d bytes, sha256 %s, %d files unpacked", p.c(ansiBold), img.Image, p.c(ansiReset), img.Size, shortHash(img.SHA256), img.Files)
+		for _, l := range img.Layers {
+			status := l.Status
+			if l.Error != "" {
+				status += ": " + truncate(l.Error, 70)
+			}
+			p.line("  layer %-3d @0x%08x %10d bytes  %-12s entropy %.2f  %s", l.ID, l.Offset, l.Size, l.Format, l.Entropy, status)
+		}
+		for _, e := range img.AnalysisErrors {
+			p.line("  analysis error: %s", e)
+		}
+	}
 	if len(pathFindings) > 0 {
-		p.line("%sfirmware%s", p.c(ansiBold), p.c(ansiReset))
+		if len(rep.Firmware) == 0 {
+			p.line("%sfirmware%s", p.c(ansiBold), p.c(ansiReset))
+		}
 		for _, f := range pathFindings {
 			p.finding(f)
 		}
@@ -89,7 +104,11 @@ func WriteText(w io.Writer, rep *finding.Report, opts Options) error {
 	if len(parts) > 0 {
 		sev = strings.Join(parts, ", ")
 	}
-	p.line("%d devices, %d services, %d findings (%s)", sum.Devices, sum.Services, sum.Findings, sev)
+	if len(rep.Firmware) > 0 && sum.Devices == 0 {
+		p.line("%d images, %d findings (%s)", len(rep.Firmware), sum.Findings, sev)
+	} else {
+		p.line("%d devices, %d services, %d findings (%s)", sum.Devices, sum.Services, sum.Findings, sev)
+	}
 	return p.err
 }
 
@@ -149,6 +168,13 @@ func evidenceLine(ev map[string]any) string {
 		parts = append(parts, k+"="+text)
 	}
 	return strings.Join(parts, " ")
+}
+
+func shortHash(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
 }
 
 func truncate(s string, n int) string {
