@@ -48,6 +48,42 @@ func sample() *finding.Report {
 	return rep
 }
 
+func firmwareSample() *finding.Report {
+	t0 := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	rep := &finding.Report{
+		Tool: finding.Tool{Name: "iotcop", Version: "test"}, StartedAt: t0, FinishedAt: t0.Add(time.Second),
+		Firmware: []finding.FirmwareImage{{Image: "router.bin", Size: 8192, SHA256: strings.Repeat("ab", 32), Files: 6,
+			Layers: []finding.FirmwareLayer{
+				{ID: 0, Parent: -1, Offset: 0, Size: 8192, Format: "image", Entropy: 6.02, Status: "unpacked", Files: 6, Bytes: 8192},
+				{ID: 1, Parent: 0, Offset: 4096, Size: 1396, Format: "squashfs", Entropy: 7.06, Status: "unpacked", Files: 6, Bytes: 900},
+				{ID: 2, Parent: 0, Offset: 0, Size: 4096, Format: "unknown", Entropy: 7.95, Status: "opaque"},
+			}}},
+		Findings: []finding.Finding{{Check: finding.CheckInsecureBootService, Provisions: []string{"5.5-1", "5.6-1"}, Severity: finding.Critical,
+			Title: "Telnet server started at boot gives a shell without login", Path: "/etc/init.d/rcS",
+			Evidence: map[string]any{"command": "telnetd -l /bin/sh &", "line": 2}}},
+	}
+	rep.Finalize()
+	return rep
+}
+
+func TestFirmwareGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		format Format
+	}{{"firmware.json", JSON}, {"firmware.txt", Text}, {"firmware.sarif", SARIF}} {
+		var buf bytes.Buffer
+		if err := Write(&buf, tc.format, firmwareSample(), Options{}); err != nil {
+			t.Fatal(err)
+		}
+		if tc.format == JSON {
+			if err := Validate(buf.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		golden(t, tc.name, buf.Bytes())
+	}
+}
+
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
 	p := filepath.Join("testdata", name)
