@@ -29,6 +29,8 @@ type Device struct {
 	accepted map[int]bool // service index → a credential was accepted
 	attempts map[int]int  // service index → credential attempts made
 	open     map[int]bool // service index → access without credentials
+
+	observations []Observation
 }
 
 func (d *Device) note(i int, accepted, open bool, attempts int) {

@@ -140,3 +140,36 @@ func TestOpenServiceNotGuessed(t *testing.T) {
 		t.Fatalf("open service was guessed at: %d tries, findings %+v, err %v", len(auth.tries), fs, err)
 	}
 }
+
+func TestSharedSecrets(t *testing.T) {
+	dict, _ := creds.Builtin()
+	var shared SharedSecrets
+	for _, host := range []string{"127.0.0.9", "127.0.0.10", "127.0.0.11"} {
+		dev := device()
+		dev.Address = host
+		dev.Services[0].Endpoint.Host = host
+		valid := proto.Credential{Username: "root", Password: "xc3511"}
+		if host == "127.0.0.11" {
+			valid = proto.Credential{Username: "admin", Password: "admin"}
+		}
+		c := &DefaultCredentials{Auth: map[string]proto.Authenticator{"telnet": &fakeAuth{valid: valid}}, Dict: dict}
+		if _, err := c.Run(context.Background(), dev); err != nil {
+			t.Fatal(err)
+		}
+		dev.Observe(0, ObservedSSHHostKey, "SHA256:unique-"+host, "ssh-ed25519")
+		shared.Add(host, dev.Observations())
+	}
+	fs := shared.Findings()
+	if len(fs) != 1 {
+		t.Fatalf("want one shared credential finding, got %+v", fs)
+	}
+	f := fs[0]
+	units, _ := f.Evidence["units"].([]string)
+	if f.Check != finding.CheckSharedSecret || f.Severity != finding.Critical || len(units) != 2 ||
+		units[0] != "127.0.0.9:23" || units[1] != "127.0.0.10:23" || f.Host != "127.0.0.9" {
+		t.Fatalf("finding %+v", f)
+	}
+	if strings.Contains(f.Evidence["value"].(string), "xc3511") {
+		t.Fatal("shared-secret evidence holds the password in clear")
+	}
+}

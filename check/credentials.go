@@ -144,6 +144,8 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 			f.Evidence["attempts"] = attempts
 			f.Remediation = "Ship without a universal default password: a unique per-device password or one the user must set at first use (EN 303 645 5.1-1, PSTI requirement 1)."
 			dev.note(i, true, false, 0)
+			label := s.Identity.Protocol + " " + cred.Username + ":" + finding.Secret(cred.Password).Redacted()
+			dev.Observe(i, ObservedCredential, credentialDigest(s.Identity.Protocol, cred.Username, cred.Password), label)
 			return &f, nil
 		}
 	}

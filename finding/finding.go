@@ -78,6 +78,7 @@ const (
 	CheckBinaryHardening       = "binary-hardening"
 	CheckKnownVulnerability    = "known-vulnerability"
 	CheckDeviceUnresponsive    = "device-unresponsive"
+	CheckSharedSecret          = "shared-secret"
 )
 
 // Finding is one thing wrong, where it was seen and the evidence for it.

@@ -85,6 +85,7 @@ var ruleText = map[string]string{
 	finding.CheckBinaryHardening:       "Binaries lack hardening",
 	finding.CheckKnownVulnerability:    "A component has a known vulnerability",
 	finding.CheckDeviceUnresponsive:    "The device stopped answering during assessment",
+	finding.CheckSharedSecret:          "Several devices share one key, certificate or credential",
 }
 
 func sarifLevel(s finding.Severity) string {

@@ -82,6 +82,7 @@ func (s *Scanner) Run(ctx context.Context, set target.Set) (*finding.Report, err
 
 	var mu sync.Mutex
 	var errs []error
+	var shared check.SharedSecrets
 	total := set.Size()
 	var done uint64
 	hosts := make(chan netip.Addr)
@@ -91,8 +92,9 @@ func (s *Scanner) Run(ctx context.Context, set target.Set) (*finding.Report, err
 		go func() {
 			defer wg.Done()
 			for addr := range hosts {
-				dev, fs, err := s.host(ctx, gate, sw, eng, addr)
+				dev, fs, obs, err := s.host(ctx, gate, sw, eng, addr)
 				mu.Lock()
+				shared.Add(addr.String(), obs)
 				if dev != nil {
 					rep.Devices = append(rep.Devices, *dev)
 					rep.Findings = append(rep.Findings, fs...)
@@ -119,6 +121,7 @@ feed:
 	}
 	close(hosts)
 	wg.Wait()
+	rep.Findings = append(rep.Findings, shared.Findings()...)
 	rep.FinishedAt = s.now().UTC()
 	rep.Finalize()
 	if ctx.Err() != nil {
@@ -130,7 +133,7 @@ feed:
 // host assesses one address. It returns nil when no port answered. A
 // panic in a protocol package is turned into an error for that host, so
 // one hostile device cannot take the scan down.
-func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper, eng *fingerprint.Engine, addr netip.Addr) (dev *finding.Device, fs []finding.Finding, err error) {
+func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper, eng *fingerprint.Engine, addr netip.Addr) (dev *finding.Device, fs []finding.Finding, obs []check.Observation, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("assessing %s: internal error: %v\n%s", addr, r, debug.Stack())
@@ -147,7 +150,7 @@ func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper,
 		mu.Unlock()
 	})
 	if len(cd.Services) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	sortServices(cd.Services)
 	for _, sv := range cd.Services {
@@ -190,7 +193,7 @@ func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper,
 			Attempts:  cd.Attempts(i),
 		})
 	}
-	return d, fs, errors.Join(errs...)
+	return d, fs, cd.Observations(), errors.Join(errs...)
 }
 
 // liveness re-connects to the device's first TCP service after the checks:
