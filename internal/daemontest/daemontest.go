@@ -16,9 +16,21 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the helpers use. *testing.T and *testing.B
+// satisfy it; so can a benchmark's main program, which starts the same
+// daemons outside "go test".
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+	Logf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+	Failed() bool
+}
 
 var (
 	aptMu   sync.Mutex
@@ -28,7 +40,7 @@ var (
 // Require makes sure each binary exists, installing the named Debian
 // package (binary=package pairs as "busybox=busybox-static") when root. It
 // skips the test when a binary is missing and cannot be installed.
-func Require(t testing.TB, binPkgs ...string) {
+func Require(t TB, binPkgs ...string) {
 	t.Helper()
 	var missing []string
 	for _, bp := range binPkgs {
@@ -55,14 +67,14 @@ func Require(t testing.TB, binPkgs ...string) {
 	args := append([]string{"install", "-y", "-qq", "--no-install-recommends"}, missing...)
 	cmd := exec.Command("apt-get", args...)
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if _, err := cmd.CombinedOutput(); err != nil {
 		// The package index may be stale on a fresh machine.
 		if out2, err2 := exec.Command("apt-get", "update", "-qq").CombinedOutput(); err2 != nil {
 			t.Fatalf("apt-get update: %v\n%s", err2, out2)
 		}
 		cmd = exec.Command("apt-get", args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		if out, err = cmd.CombinedOutput(); err != nil {
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("apt-get install %v: %v\n%s", missing, err, out)
 		}
 	}
@@ -70,10 +82,10 @@ func Require(t testing.TB, binPkgs ...string) {
 
 // RequireRoot skips the test unless it runs as root (chroot, binding
 // privileged ports, dropping privileges).
-func RequireRoot(t testing.TB) {
+func RequireRoot(t TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (run the README test command as root)")
+		t.Skipf("needs root (run the README test command as root)")
 	}
 }
 
@@ -108,7 +120,7 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 
 // Start runs a daemon in the foreground mode its flags select and kills it
 // when the test ends. Its output is printed if the test fails.
-func Start(t testing.TB, name string, args ...string) *Daemon {
+func Start(t TB, name string, args ...string) *Daemon {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	out := &lockedBuffer{}
@@ -129,7 +141,7 @@ func Start(t testing.TB, name string, args ...string) *Daemon {
 }
 
 // WaitTCP waits until host:port accepts connections (up to 10s).
-func WaitTCP(t testing.TB, host string, port int) {
+func WaitTCP(t TB, host string, port int) {
 	t.Helper()
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	deadline := time.Now().Add(10 * time.Second)
@@ -145,7 +157,7 @@ func WaitTCP(t testing.TB, host string, port int) {
 }
 
 // WaitUDP waits until probe gets any answer from host:port (up to 10s).
-func WaitUDP(t testing.TB, host string, port int, probe []byte) {
+func WaitUDP(t TB, host string, port int, probe []byte) {
 	t.Helper()
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	deadline := time.Now().Add(10 * time.Second)
@@ -167,20 +179,20 @@ func WaitUDP(t testing.TB, host string, port int, probe []byte) {
 }
 
 // WriteFile writes a file under dir, creating parents, failing the test on error.
-func WriteFile(t testing.TB, dir, rel, content string, mode os.FileMode) string {
+func WriteFile(t TB, dir, rel, content string, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(dir, rel)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
+		t.Fatalf("write %s: %v", p, err)
 	}
 	if err := os.WriteFile(p, []byte(content), mode); err != nil {
-		t.Fatal(err)
+		t.Fatalf("write %s: %v", p, err)
 	}
 	return p
 }
 
 // Context returns a context cancelled when the test ends.
-func Context(t testing.TB) context.Context {
+func Context(t TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx

@@ -19,22 +19,12 @@ import (
 
 func identify(t *testing.T, ep proto.Endpoint) (*proto.Identity, error) {
 	t.Helper()
-	ctx := daemontest.Context(t)
-	conn, err := ep.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	return New().Identify(ctx, conn, nil, ep)
+	return daemontest.Identify(t, New(), ep)
 }
 
 func TestLibcoapServer(t *testing.T) {
 	t.Parallel()
-	daemontest.Require(t, "coap-server-notls=libcoap3-bin")
-	host, port := daemontest.Addr(), 5683
-	daemontest.Start(t, "coap-server-notls", "-A", host, "-p", "5683")
-	daemontest.WaitUDP(t, host, port, newGet(1, []byte{1}, wellKnownCore, 0, 0).encode())
-	ep := proto.Endpoint{Host: host, Port: port, Transport: "udp", Timeout: 2 * time.Second}
+	ep := daemontest.CoapServer(t, daemontest.CoapServerOptions{}).Endpoint()
 
 	id, err := identify(t, ep)
 	if err != nil {

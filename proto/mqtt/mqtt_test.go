@@ -3,21 +3,11 @@ package mqtt
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,78 +15,6 @@ import (
 	"github.com/iotcop/iotcop/internal/daemontest"
 	"github.com/iotcop/iotcop/proto"
 )
-
-// broker is a running mosquitto.
-type broker struct {
-	ep proto.Endpoint
-}
-
-type brokerConfig struct {
-	anonymous bool
-	user      string // with password pass when non-empty
-	pass      string
-	tls       bool
-}
-
-// startMosquitto runs mosquitto with one listener on a unique loopback
-// address and the given access rules.
-func startMosquitto(t *testing.T, cfg brokerConfig) broker {
-	t.Helper()
-	daemontest.Require(t, "mosquitto=mosquitto", "mosquitto_passwd=mosquitto")
-	dir := t.TempDir()
-	host, port := daemontest.Addr(), 1883
-	var conf strings.Builder
-	conf.WriteString("listener " + strconv.Itoa(port) + " " + host + "\n")
-	conf.WriteString("persistence false\nlog_dest stdout\n")
-	if os.Geteuid() == 0 {
-		// mosquitto 2 drops root to the "mosquitto" user, which could not
-		// read the test's temp files; keep root for the test only.
-		conf.WriteString("user root\n")
-	}
-	conf.WriteString("allow_anonymous " + strconv.FormatBool(cfg.anonymous) + "\n")
-	if cfg.user != "" {
-		pw := filepath.Join(dir, "passwd")
-		if out, err := exec.Command("mosquitto_passwd", "-b", "-c", pw, cfg.user, cfg.pass).CombinedOutput(); err != nil {
-			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
-		}
-		conf.WriteString("password_file " + pw + "\n")
-	}
-	if cfg.tls {
-		cert, key := writeSelfSigned(t, dir)
-		conf.WriteString("certfile " + cert + "\nkeyfile " + key + "\n")
-	}
-	confPath := daemontest.WriteFile(t, dir, "mosquitto.conf", conf.String(), 0o644)
-	daemontest.Start(t, "mosquitto", "-c", confPath)
-	daemontest.WaitTCP(t, host, port)
-	return broker{ep: proto.Endpoint{Host: host, Port: port, Transport: "tcp", TLS: cfg.tls, Timeout: 2 * time.Second}}
-}
-
-// writeSelfSigned writes a throwaway self-signed certificate and key.
-func writeSelfSigned(t *testing.T, dir string) (certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "iotcop-test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath = daemontest.WriteFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o644)
-	keyPath = daemontest.WriteFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})), 0o600)
-	return certPath, keyPath
-}
 
 // mosquittoVersion reads the installed broker's version from its help text.
 func mosquittoVersion(t *testing.T) string {
@@ -111,20 +29,14 @@ func mosquittoVersion(t *testing.T) string {
 
 func identify(t *testing.T, ep proto.Endpoint) (*proto.Identity, error) {
 	t.Helper()
-	ctx := daemontest.Context(t)
-	conn, err := ep.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	return New().Identify(ctx, conn, nil, ep)
+	return daemontest.Identify(t, New(), ep)
 }
 
 func TestMosquitto(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name          string
-		cfg           brokerConfig
+		cfg           daemontest.MosquittoOptions
 		wantAnonymous string
 		wantProduct   bool
 		logins        []struct {
@@ -135,7 +47,7 @@ func TestMosquitto(t *testing.T) {
 	}{
 		{
 			name:          "anonymous",
-			cfg:           brokerConfig{anonymous: true},
+			cfg:           daemontest.MosquittoOptions{Anonymous: true},
 			wantAnonymous: "true",
 			wantProduct:   true,
 			logins: []struct {
@@ -151,7 +63,7 @@ func TestMosquitto(t *testing.T) {
 		},
 		{
 			name:          "password file",
-			cfg:           brokerConfig{user: "hub", pass: "s3cret-Pass"},
+			cfg:           daemontest.MosquittoOptions{User: "hub", Password: "s3cret-Pass"},
 			wantAnonymous: "false",
 			logins: []struct {
 				cred proto.Credential
@@ -165,7 +77,7 @@ func TestMosquitto(t *testing.T) {
 		},
 		{
 			name:          "tls with password file",
-			cfg:           brokerConfig{user: "cam", pass: "tls-Pass1", tls: true},
+			cfg:           daemontest.MosquittoOptions{User: "cam", Password: "tls-Pass1", TLS: true},
 			wantAnonymous: "false",
 			logins: []struct {
 				cred proto.Credential
@@ -179,14 +91,14 @@ func TestMosquitto(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			b := startMosquitto(t, tt.cfg)
+			ep := daemontest.Mosquitto(t, tt.cfg).Endpoint()
 			ctx := daemontest.Context(t)
-			id, err := identify(t, b.ep)
+			id, err := identify(t, ep)
 			if err != nil {
 				t.Fatalf("Identify: %v", err)
 			}
-			if id.Protocol != "mqtt" || id.TLS != tt.cfg.tls {
-				t.Errorf("Identify = protocol %q tls %v, want mqtt tls %v", id.Protocol, id.TLS, tt.cfg.tls)
+			if id.Protocol != "mqtt" || id.TLS != tt.cfg.TLS {
+				t.Errorf("Identify = protocol %q tls %v, want mqtt tls %v", id.Protocol, id.TLS, tt.cfg.TLS)
 			}
 			if got := id.Info["anonymous"]; got != tt.wantAnonymous {
 				t.Errorf("anonymous = %q, want %q", got, tt.wantAnonymous)
@@ -203,7 +115,7 @@ func TestMosquitto(t *testing.T) {
 				t.Errorf("product %q learned without access", id.Product)
 			}
 
-			sess, err := New().Open(ctx, b.ep, id)
+			sess, err := New().Open(ctx, ep, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +133,7 @@ func TestMosquitto(t *testing.T) {
 				}
 			}
 
-			oa, err := New().ProbeOpenAccess(ctx, b.ep, id)
+			oa, err := New().ProbeOpenAccess(ctx, ep, id)
 			if err != nil {
 				t.Fatalf("ProbeOpenAccess: %v", err)
 			}

@@ -15,43 +15,16 @@ import (
 	"github.com/iotcop/iotcop/proto"
 )
 
-// startSnmpd runs net-snmp's agent on a unique loopback address with the
-// given configuration lines.
-func startSnmpd(t *testing.T, conf string) proto.Endpoint {
-	t.Helper()
-	daemontest.Require(t, "snmpd=snmpd")
-	dir := t.TempDir()
-	confPath := daemontest.WriteFile(t, dir, "snmpd.conf", conf, 0o600)
-	host, port := daemontest.Addr(), 161
-	listen := "udp:" + host + ":161"
-	// env keeps the agent's persistent state in the test's directory and
-	// stops it loading MIB files it does not need.
-	daemontest.Start(t, "env", "SNMP_PERSISTENT_DIR="+dir, "MIBS=", "MIBDIRS="+dir,
-		"snmpd", "-f", "-Lo", "-C", "-c", confPath, listen)
-	disco, err := newDiscovery()
-	if err != nil {
-		t.Fatal(err)
-	}
-	daemontest.WaitUDP(t, host, port, disco.wire)
-	return proto.Endpoint{Host: host, Port: port, Transport: "udp", Timeout: 2 * time.Second}
-}
-
 func identify(t *testing.T, ep proto.Endpoint) (*proto.Identity, error) {
 	t.Helper()
-	ctx := daemontest.Context(t)
-	conn, err := ep.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	return New().Identify(ctx, conn, nil, ep)
+	return daemontest.Identify(t, New(), ep)
 }
 
 func TestSnmpd(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name         string
-		conf         string
+		agent        daemontest.SnmpdOptions
 		wantPublic   bool
 		wantVersions string
 		logins       map[string]proto.Outcome // community -> outcome
@@ -59,7 +32,7 @@ func TestSnmpd(t *testing.T) {
 	}{
 		{
 			name:         "public and private",
-			conf:         "rocommunity public default\nrwcommunity private default\n",
+			agent:        daemontest.SnmpdOptions{ReadOnly: []string{"public"}, ReadWrite: []string{"private"}},
 			wantPublic:   true,
 			wantVersions: "v1,v2c,v3",
 			logins: map[string]proto.Outcome{
@@ -71,7 +44,7 @@ func TestSnmpd(t *testing.T) {
 		},
 		{
 			name:         "hardened custom community",
-			conf:         "rocommunity Zq7-hardened-c0mm default\n",
+			agent:        daemontest.SnmpdOptions{ReadOnly: []string{"Zq7-hardened-c0mm"}},
 			wantVersions: "v3",
 			logins: map[string]proto.Outcome{
 				"Zq7-hardened-c0mm": proto.Accepted,
@@ -83,7 +56,7 @@ func TestSnmpd(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ep := startSnmpd(t, tt.conf)
+			ep := daemontest.Snmpd(t, tt.agent).Endpoint()
 			ctx := daemontest.Context(t)
 			id, err := identify(t, ep)
 			if err != nil {

@@ -192,26 +192,6 @@ func (f *fakeSSH) session(ch xssh.Channel, reqs <-chan *xssh.Request) {
 	}
 }
 
-func tryAll(t *testing.T, ep proto.Endpoint, creds ...proto.Credential) []proto.LoginResult {
-	t.Helper()
-	ctx := daemontest.Context(t)
-	sess, err := New().Open(ctx, ep, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	var out []proto.LoginResult
-	for _, c := range creds {
-		res, err := sess.Try(ctx, c)
-		if err != nil {
-			t.Fatalf("Try(%s): %v", c, err)
-		}
-		t.Logf("Try(%s) = %v proof=%q detail=%q", c, res.Outcome, res.Proof, res.Detail)
-		out = append(out, res)
-	}
-	return out
-}
-
 func TestLoginFakeServers(t *testing.T) {
 	t.Parallel()
 	good := proto.Credential{Username: "admin", Password: "s3cret"}
@@ -282,7 +262,7 @@ func TestLoginFakeServers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ep, conns := listen(t, tt.srv.serve(tt.srv.config(t)))
-			res := tryAll(t, ep, tt.creds...)
+			res := daemontest.TryAll(t, New(), ep, nil, tt.creds...)
 			for i, r := range res {
 				if r.Outcome != tt.want[i] {
 					t.Errorf("try %d (%s): %v (%s), want %v", i, tt.creds[i], r.Outcome, r.Detail, tt.want[i])
@@ -542,7 +522,7 @@ func TestLockoutAndOddServers(t *testing.T) {
 					creds[i].Username = tt.users[i]
 				}
 			}
-			res := tryAll(t, ep, creds...)
+			res := daemontest.TryAll(t, New(), ep, nil, creds...)
 			for i, r := range res {
 				if r.Outcome != tt.want[i] {
 					t.Errorf("try %d: %v (%s), want %v", i, r.Outcome, r.Detail, tt.want[i])
