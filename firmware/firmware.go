@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/firmware/analyze"
@@ -29,7 +30,7 @@ type Options struct {
 	// MaxRatio limits a layer's decompression ratio once past 32 MiB
 	// (default 200).
 	MaxRatio float64
-	// Workers bounds parallel decompression (default 4).
+	// Workers bounds parallel decompression (default: the CPUs).
 	Workers int
 	// Analyzers replaces analyze.Default().
 	Analyzers []analyze.Analyzer
@@ -96,10 +97,31 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 		return nil, fmt.Errorf("firmware image %s is %d bytes, over the %d byte budget", imagePath, len(data), uo.MaxTotalBytes)
 	}
 	sum := sha256.Sum256(data)
+	analyzers := opts.Analyzers
+	if analyzers == nil {
+		analyzers = analyze.Default()
+	}
+	// Per-file analyses run while files are unpacked (in parallel, and so
+	// that big files can be released at once); the rest run on the tree.
+	perFile, whole := analyze.Split(analyzers)
+	var mu sync.Mutex
+	var findings []finding.Finding
+	var errs []error
+	uo.Visit = func(ctx context.Context, f *unpack.File) {
+		fs, err := analyze.RunFile(ctx, f, perFile)
+		mu.Lock()
+		defer mu.Unlock()
+		findings = append(findings, fs...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	uo.Retain = func(f *unpack.File) bool { return analyze.Wants(whole, f) }
 	tree, err := unpack.Data(ctx, data, uo)
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", imagePath, err)
 	}
+	data = nil // the tree keeps what it needs
 	res := &Result{Image: imagePath, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
 	for _, l := range tree.Layers() {
 		res.Files += l.Files
@@ -107,16 +129,17 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 			Size: l.Size, Format: l.Format, Entropy: round2(l.Entropy), Status: string(l.Status), Error: l.Error,
 			Files: l.Files, Bytes: l.Bytes, Refused: l.Refused, Info: l.Info})
 	}
-	analyzers := opts.Analyzers
-	if analyzers == nil {
-		analyzers = analyze.Default()
+	wholeFindings, err := analyze.Run(ctx, tree, whole)
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("analysing %s: %w", imagePath, ctx.Err())
 	}
-	res.Findings, err = analyze.Run(ctx, tree, analyzers)
 	if err != nil {
-		if ctx.Err() != nil {
-			return res, fmt.Errorf("analysing %s: %w", imagePath, ctx.Err())
-		}
-		res.AnalysisErrors = append(res.AnalysisErrors, err.Error())
+		errs = append(errs, err)
+	}
+	res.Findings = append(findings, wholeFindings...)
+	analyze.Sort(res.Findings)
+	for _, e := range errs {
+		res.AnalysisErrors = append(res.AnalysisErrors, e.Error())
 	}
 	if res.Findings == nil {
 		res.Findings = []finding.Finding{}

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
@@ -21,8 +22,10 @@ import (
 var provisionsCredentials = []string{"5.1-1"}
 
 // Accounts finds login accounts the image ships with a password already
-// set (cracked or not), with an empty password, and logins written into
-// boot scripts (telnetd -u user:pass, chpasswd).
+// set (cracked or not), with an empty password, logins written into boot
+// scripts (telnetd -u user:pass, chpasswd), and preset secrets in
+// .htpasswd, mosquitto password files, PPP secrets, wpa_supplicant and
+// hostapd configurations and OpenWrt UCI configs.
 type Accounts struct {
 	dict []Word
 }
@@ -43,7 +46,7 @@ func (*Accounts) Required(p string, info fs.FileInfo) bool {
 	if !info.Mode().IsRegular() || info.Size() > 4<<20 {
 		return false
 	}
-	return accountFiles[path.Base(p)] || isBootScript(p)
+	return accountFiles[path.Base(p)] || isBootScript(p) || credFileKindOf(p) != credNone
 }
 
 // account is one line of a passwd or shadow file.
@@ -55,9 +58,16 @@ type account struct {
 	fromShadow        bool
 }
 
+// parseAccounts reads a passwd or shadow file. Lines must have the
+// shape of the format (seven fields with a numeric uid for passwd, a
+// numeric or empty "last change" for shadow), so that a binary or a help
+// text named "passwd" yields nothing.
 func parseAccounts(f *unpack.File) []account {
 	shadow := strings.HasPrefix(path.Base(f.Name), "shadow")
 	var out []account
+	if bytes.IndexByte(f.Data(), 0) >= 0 {
+		return nil
+	}
 	for i, line := range strings.Split(string(f.Data()), "\n") {
 		line = strings.TrimRight(line, "\r")
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -68,13 +78,22 @@ func parseAccounts(f *unpack.File) []account {
 			continue
 		}
 		a := account{user: fields[0], hash: fields[1], file: f, line: i + 1, fromShadow: shadow}
-		if !shadow && len(fields) >= 7 {
+		if shadow {
+			if len(fields) < 3 || !numericOrEmpty(fields[2]) {
+				continue
+			}
+		} else {
+			if len(fields) != 7 || fields[2] == "" || !numericOrEmpty(fields[2]) {
+				continue
+			}
 			a.uid, a.shell = fields[2], fields[6]
 		}
 		out = append(out, a)
 	}
 	return out
 }
+
+func numericOrEmpty(s string) bool { return strings.Trim(s, "0123456789") == "" }
 
 // noLoginShell reports shells that refuse interactive logins.
 func noLoginShell(sh string) bool {
@@ -91,6 +110,10 @@ func (a *Accounts) Analyze(ctx context.Context, tree *unpack.Tree, files []*unpa
 	byFS := map[*unpack.FS][]*unpack.File{}
 	var order []*unpack.FS
 	for _, f := range files {
+		if k := credFileKindOf(f.Name); k != credNone {
+			out = append(out, a.credFileFindings(f, k)...)
+			continue
+		}
 		if accountFiles[path.Base(f.Name)] {
 			if byFS[f.FS()] == nil {
 				order = append(order, f.FS())

@@ -30,7 +30,58 @@ type Analyzer interface {
 
 // Default returns the built-in analyses.
 func Default() []Analyzer {
-	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewBootServices()}
+	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewSecrets(), NewBootServices()}
+}
+
+// PerFile is implemented by analyzers that judge each file on its own
+// (keys, secrets). The firmware entry point runs them through RunFile
+// while the image is unpacked, so large files need not stay in memory.
+type PerFile interface {
+	PerFile() bool
+}
+
+// Split separates per-file analyzers from those that need the whole tree.
+func Split(analyzers []Analyzer) (perFile, whole []Analyzer) {
+	for _, a := range analyzers {
+		if p, ok := a.(PerFile); ok && p.PerFile() {
+			perFile = append(perFile, a)
+		} else {
+			whole = append(whole, a)
+		}
+	}
+	return perFile, whole
+}
+
+// Wants reports whether any of analyzers requires f; the firmware entry
+// point keeps only such files in memory for the whole-tree analyses.
+func Wants(analyzers []Analyzer, f *unpack.File) bool {
+	for _, a := range analyzers {
+		if a.Required(f.Name, fileInfo{f}) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunFile runs analyzers that require f on f alone; it is safe to call
+// from several goroutines at once.
+func RunFile(ctx context.Context, f *unpack.File, analyzers []Analyzer) ([]finding.Finding, error) {
+	var out []finding.Finding
+	var errs []error
+	if f.Unpacked || !f.Mode.IsRegular() {
+		return nil, nil
+	}
+	for _, a := range analyzers {
+		if !a.Required(f.Name, fileInfo{f}) {
+			continue
+		}
+		fs, err := a.Analyze(ctx, nil, []*unpack.File{f})
+		out = append(out, fs...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("analysis %s of %s: %w", a.Name(), f.Path(), err))
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Run runs every analyzer over the files of tree and returns their
@@ -46,8 +97,8 @@ func Run(ctx context.Context, tree *unpack.Tree, analyzers []Analyzer) ([]findin
 		}
 		var sel []*unpack.File
 		for _, f := range files {
-			if f.Unpacked {
-				continue // analysed through the layer it became
+			if f.Unpacked || f.Released() {
+				continue // analysed through the layer it became, or already
 			}
 			if a.Required(f.Name, fileInfo{f}) {
 				sel = append(sel, f)
@@ -62,6 +113,13 @@ func Run(ctx context.Context, tree *unpack.Tree, analyzers []Analyzer) ([]findin
 			errs = append(errs, fmt.Errorf("analysis %s: %w", a.Name(), err))
 		}
 	}
+	Sort(out)
+	return out, errors.Join(errs...)
+}
+
+// Sort puts findings in a stable order: by check, path, title, then
+// evidence layer.
+func Sort(out []finding.Finding) {
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Check != out[j].Check {
 			return out[i].Check < out[j].Check
@@ -69,9 +127,11 @@ func Run(ctx context.Context, tree *unpack.Tree, analyzers []Analyzer) ([]findin
 		if out[i].Path != out[j].Path {
 			return out[i].Path < out[j].Path
 		}
-		return out[i].Title < out[j].Title
+		if out[i].Title != out[j].Title {
+			return out[i].Title < out[j].Title
+		}
+		return fmt.Sprint(out[i].Evidence["layer"]) < fmt.Sprint(out[j].Evidence["layer"])
 	})
-	return out, errors.Join(errs...)
 }
 
 // layerEvidence adds where a file came from to a finding's evidence.

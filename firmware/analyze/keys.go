@@ -35,6 +35,9 @@ type PrivateKeys struct {
 // NewPrivateKeys returns the analysis.
 func NewPrivateKeys() *PrivateKeys { return &PrivateKeys{MaxFileSize: 16 << 20} }
 
+// PerFile implements PerFile: each file is judged on its own.
+func (*PrivateKeys) PerFile() bool { return true }
+
 // Name implements Analyzer.
 func (*PrivateKeys) Name() string { return "private-keys" }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sort"
 )
 
@@ -49,10 +50,18 @@ type Options struct {
 	// MaxRatio limits a layer's output/input size ratio once its output
 	// passes 32 MiB (default 200).
 	MaxRatio float64
-	// Workers bounds parallel block decompression (default 4).
+	// Workers bounds parallel block decompression (default: the CPUs).
 	Workers int
 	// Unpackers replaces the default format list.
 	Unpackers []Unpacker
+	// Visit, when set, is called once for every regular file that is not
+	// unpacked further, while its content is in memory, possibly from
+	// several goroutines at once. Afterwards the content is released
+	// unless Retain keeps it, which bounds memory on large images.
+	Visit func(ctx context.Context, f *File)
+	// Retain decides which visited files keep their content (default:
+	// files up to 1 MiB). Only used with Visit.
+	Retain func(f *File) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -69,10 +78,13 @@ func (o Options) withDefaults() Options {
 		o.MaxRatio = 200
 	}
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = max(runtime.NumCPU(), 2)
 	}
 	if o.Unpackers == nil {
 		o.Unpackers = Default(o.Workers)
+	}
+	if o.Retain == nil {
+		o.Retain = func(f *File) bool { return f.Size <= 1<<20 }
 	}
 	return o
 }
@@ -117,7 +129,7 @@ func Data(ctx context.Context, data []byte, opts Options) (*Tree, error) {
 	}
 	t := &Tree{opts: o, budget: &budget{maxBytes: o.MaxTotalBytes, maxFiles: o.MaxFiles}}
 	root := t.addLayer(&Layer{Parent: -1, Size: int64(len(data)), Format: "image", Entropy: Entropy(data), Status: StatusUnpacked})
-	e := &engine{t: t, o: o}
+	e := &engine{t: t, o: o, ctx: ctx}
 	e.carve(ctx, data, root, "", "", 1)
 	return t, ctx.Err()
 }
@@ -131,8 +143,46 @@ func (t *Tree) addLayer(l *Layer) *Layer {
 }
 
 type engine struct {
-	t *Tree
-	o Options
+	t   *Tree
+	o   Options
+	ctx context.Context
+}
+
+// recursable reports whether a file will be looked into by recurse.
+func (e *engine) recursable(f *File) bool {
+	if f.Blob {
+		return true
+	}
+	hdr := f.data[:min(len(f.data), HeaderSize)]
+	for _, u := range e.o.Unpackers {
+		if startsWithMagic(hdr, u.Magics()) && u.Identify(hdr) {
+			return true
+		}
+	}
+	return false
+}
+
+// onFile visits a finished file right away unless recurse will look
+// into it first.
+func (e *engine) onFile(f *File) {
+	if e.o.Visit == nil || f.visited || len(f.data) > 0 && e.recursable(f) {
+		return
+	}
+	e.visit(f)
+}
+
+// visit hands f to Options.Visit once and releases its content unless
+// Retain keeps it.
+func (e *engine) visit(f *File) {
+	if e.o.Visit == nil || f.visited {
+		return
+	}
+	f.visited = true
+	e.o.Visit(e.ctx, f)
+	if !e.o.Retain(f) {
+		f.data = nil
+		f.dropped = true
+	}
 }
 
 type candidate struct {
@@ -213,6 +263,7 @@ func (e *engine) unpack(ctx context.Context, data []byte, u Unpacker, parent *La
 	l.ID = len(e.t.layers)
 	e.t.mu.Unlock()
 	sink := newSink(e.t, l, prefix, int64(len(data)))
+	sink.onFile = e.onFile
 	used, err := u.Unpack(ctx, sliceReader(data), int64(len(data)), sink)
 	if errors.Is(err, ErrNotFormat) && l.Files == 0 {
 		return nil, 0
@@ -248,7 +299,11 @@ func (e *engine) recurse(ctx context.Context, l *Layer, depth int) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !f.Mode.IsRegular() || len(f.data) == 0 {
+		if !f.Mode.IsRegular() || f.visited {
+			continue
+		}
+		if len(f.data) == 0 {
+			e.visit(f)
 			continue
 		}
 		if f.Blob {
@@ -257,6 +312,9 @@ func (e *engine) recurse(ctx context.Context, l *Layer, depth int) {
 			before := len(e.t.Layers())
 			e.carve(ctx, f.data, l, f.Path(), l.fs.prefix, depth+1)
 			f.Unpacked = e.producedFiles(before)
+			if !f.Unpacked {
+				e.visit(f)
+			}
 			continue
 		}
 		hdr := f.data[:min(len(f.data), HeaderSize)]
@@ -269,6 +327,9 @@ func (e *engine) recurse(ctx context.Context, l *Layer, depth int) {
 				f.Unpacked = child.Status == StatusUnpacked
 				break
 			}
+		}
+		if !f.Unpacked {
+			e.visit(f)
 		}
 	}
 }

@@ -61,7 +61,7 @@ func decompressPayload(ctx context.Context, s *Sink, method, name string, payloa
 		return fmt.Errorf("%s payload header: %w", method, err)
 	}
 	out, err := readAllBounded(s, &ctxReader{ctx, dec}, name)
-	if berr := s.Blob(name, bytes.NewReader(out)); berr != nil && err == nil {
+	if berr := s.fileBytes(name, 0o644, out, true); berr != nil && err == nil {
 		err = berr
 	}
 	if err != nil {

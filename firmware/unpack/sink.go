@@ -69,6 +69,9 @@ type Sink struct {
 	// diskRoot is the layer's folder under Options.ExtractDir, or "".
 	diskRoot string
 
+	// onFile is called for every complete regular file.
+	onFile func(*File)
+
 	mu       sync.Mutex
 	outBytes int64
 	links    []diskLink
@@ -111,6 +114,13 @@ func (s *Sink) refuse(name, why string) {
 	defer s.mu.Unlock()
 	if len(s.layer.Refused) < maxRefusedListed {
 		s.layer.Refused = append(s.layer.Refused, fmt.Sprintf("%q: %s", name, why))
+	}
+}
+
+// done hands a complete regular file to the engine (visit and release).
+func (s *Sink) done(f *File) {
+	if s.onFile != nil {
+		s.onFile(f)
 	}
 }
 
@@ -157,6 +167,32 @@ func (s *Sink) Blob(name string, r io.Reader) error {
 	return s.file(name, 0o644, r, true)
 }
 
+// fileBytes records a regular file (or blob) whose content the caller
+// already holds; the sink keeps data without copying it.
+func (s *Sink) fileBytes(name string, mode fs.FileMode, data []byte, blob bool) error {
+	p, err := cleanName(name)
+	if err != nil {
+		s.refuse(name, err.Error())
+		return nil
+	}
+	if int64(len(data)) > s.limit() {
+		return s.overBudget(name)
+	}
+	if err := s.tree.budget.take(1, int64(len(data))); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.outBytes += int64(len(data))
+	s.mu.Unlock()
+	f := &File{Name: p, Mode: mode.Perm(), Size: int64(len(data)), data: data, Blob: blob}
+	s.put(f)
+	if s.diskRoot != "" {
+		s.diskFile(p, mode, data)
+	}
+	s.done(f)
+	return nil
+}
+
 func (s *Sink) file(name string, mode fs.FileMode, r io.Reader, blob bool) error {
 	p, err := cleanName(name)
 	if err != nil {
@@ -188,6 +224,7 @@ func (s *Sink) file(name string, mode fs.FileMode, r io.Reader, blob bool) error
 	if s.diskRoot != "" {
 		s.diskFile(p, mode, data)
 	}
+	s.done(f)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", p, err)
 	}
@@ -261,10 +298,12 @@ func (s *Sink) Hardlink(name, target string) error {
 	if err := s.tree.budget.take(1, 0); err != nil {
 		return err
 	}
-	s.put(&File{Name: p, Mode: src.Mode, Size: src.Size, data: src.data})
-	if s.diskRoot != "" {
+	f := &File{Name: p, Mode: src.Mode, Size: src.Size, data: src.data, dropped: src.dropped, visited: src.dropped}
+	s.put(f)
+	if s.diskRoot != "" && !src.dropped {
 		s.diskFile(p, src.Mode, src.data)
 	}
+	s.done(f)
 	return nil
 }
 

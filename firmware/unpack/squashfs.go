@@ -10,14 +10,15 @@ import (
 	"io/fs"
 	"math/bits"
 	"path"
+	"sort"
 	"sync"
 
 	"github.com/anchore/go-lzo"
 	"github.com/klauspost/compress/zlib"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
+	xi2 "github.com/xi2/xz"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -125,7 +126,13 @@ type squashReader struct {
 	frags    []fragEntry
 	fragErr  error
 	fragOnce sync.Once
-	fragData map[uint64][]byte
+	fragData map[uint64]*fragSlot
+}
+
+type fragSlot struct {
+	once sync.Once
+	data []byte
+	err  error
 }
 
 type metaBlock struct {
@@ -449,44 +456,66 @@ func (q *squashReader) fragment(i uint32) ([]byte, error) {
 	}
 	f := q.frags[i]
 	q.mu.Lock()
-	d, ok := q.fragData[f.start]
-	q.mu.Unlock()
-	if ok {
-		return d, nil
+	slot := q.fragData[f.start]
+	if slot == nil {
+		slot = &fragSlot{}
+		q.fragData[f.start] = slot
 	}
-	d, err := q.block(f.start, f.size)
-	if err != nil {
-		return nil, fmt.Errorf("fragment %d: %w", i, err)
-	}
-	q.mu.Lock()
-	q.fragData[f.start] = d
 	q.mu.Unlock()
-	return d, nil
+	// Many files share a fragment block: decompress it once.
+	slot.once.Do(func() {
+		slot.data, slot.err = q.block(f.start, f.size)
+		if slot.err != nil {
+			slot.err = fmt.Errorf("fragment %d: %w", i, slot.err)
+		}
+	})
+	return slot.data, slot.err
 }
 
-// fileData assembles a regular file from its blocks and fragment.
-func (q *squashReader) fileData(in inode) ([]byte, error) {
-	out := make([]byte, 0, in.fileSize)
+// fileData assembles a regular file from its blocks and fragment. Blocks
+// are decompressed in parallel, each holding a slot of sem.
+func (q *squashReader) fileData(in inode, sem chan struct{}) ([]byte, error) {
+	out := make([]byte, in.fileSize)
 	pos := in.blocks
 	bs := uint64(q.sb.blockSize)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
 	for i, sz := range in.blockSizes {
-		want := min(bs, in.fileSize-uint64(i)*bs)
-		if sz&^sqUncompressed == 0 { // sparse block
-			out = append(out, make([]byte, want)...)
+		n := uint64(sz &^ sqUncompressed)
+		if n == 0 { // sparse block: already zero
 			continue
 		}
-		d, err := q.block(pos, sz)
-		if err != nil {
-			return out, err
-		}
-		if uint64(len(d)) < want {
-			return out, fmt.Errorf("data block at 0x%x: %d bytes, want %d", pos, len(d), want)
-		}
-		out = append(out, d[:want]...)
-		pos += uint64(sz &^ sqUncompressed)
+		start := uint64(i) * bs
+		want := min(bs, in.fileSize-start)
+		p := pos
+		pos += n
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			d, err := q.block(p, sz)
+			if err == nil && uint64(len(d)) < want {
+				err = fmt.Errorf("data block at 0x%x: %d bytes, want %d", p, len(d), want)
+			}
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			copy(out[start:start+want], d)
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return out, firstErr
 	}
 	if in.fragment != sqNoFragment {
-		tail := in.fileSize - uint64(len(in.blockSizes))*bs
+		full := uint64(len(in.blockSizes)) * bs
+		tail := in.fileSize - full
 		d, err := q.fragment(in.fragment)
 		if err != nil {
 			return out, err
@@ -494,7 +523,7 @@ func (q *squashReader) fileData(in inode) ([]byte, error) {
 		if uint64(in.fragOffset)+tail > uint64(len(d)) {
 			return out, fmt.Errorf("fragment %d: tail of %d bytes at %d past its %d bytes", in.fragment, tail, in.fragOffset, len(d))
 		}
-		out = append(out, d[in.fragOffset:uint64(in.fragOffset)+tail]...)
+		copy(out[full:], d[in.fragOffset:uint64(in.fragOffset)+tail])
 	}
 	return out, nil
 }
@@ -522,12 +551,25 @@ func (q *squashReader) newDecoder(workers int) error {
 			return dst[:n], nil
 		}
 	case 4:
+		// XZ Embedded's decoder (xi2/xz) is about twice as fast as
+		// ulikunitz/xz and understands the BCJ filters of mksquashfs -Xbcj.
+		var pool sync.Pool
 		q.decode = func(src []byte, maxOut int) ([]byte, error) {
-			zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(src))
+			var zr *xi2.Reader
+			var err error
+			if v := pool.Get(); v != nil {
+				zr = v.(*xi2.Reader)
+				err = zr.Reset(bytes.NewReader(src))
+			} else {
+				zr, err = xi2.NewReader(bytes.NewReader(src), 1<<24)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("xz: %w", err)
 			}
-			return readBlock(zr, maxOut)
+			zr.Multistream(false)
+			out, err := readBlock(zr, maxOut)
+			pool.Put(zr)
+			return out, err
 		}
 	case 5:
 		q.decode = func(src []byte, maxOut int) ([]byte, error) {
@@ -631,7 +673,7 @@ func (u SquashFS) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink
 	if sb.bytesUsed > uint64(len(b)) {
 		return int64(len(b)), fmt.Errorf("image truncated: superblock says %d bytes, %d present", sb.bytesUsed, len(b))
 	}
-	q := &squashReader{b: b, bo: bo, sb: sb, meta: map[uint64]metaBlock{}, fragData: map[uint64][]byte{}}
+	q := &squashReader{b: b, bo: bo, sb: sb, meta: map[uint64]metaBlock{}, fragData: map[uint64]*fragSlot{}}
 	workers := max(u.Workers, 1)
 	if err := q.newDecoder(workers); err != nil {
 		return int64(sb.bytesUsed), err
@@ -657,6 +699,7 @@ func (u SquashFS) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink
 	var fileErrs []error
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
+	sem := make(chan struct{}, workers)
 	for _, j := range jobs {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
@@ -665,18 +708,19 @@ func (u SquashFS) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink
 			if j.in.fileSize > uint64(s.limit()) {
 				return fmt.Errorf("%s: %w", j.path, s.overBudget(j.path))
 			}
-			data, err := q.fileData(j.in)
+			data, err := q.fileData(j.in, sem)
 			if err != nil {
 				mu.Lock()
 				fileErrs = append(fileErrs, fmt.Errorf("%s: %w", j.path, err))
 				mu.Unlock()
 			}
-			return s.File(j.path, fs.FileMode(j.in.mode&0o777), bytes.NewReader(data))
+			return s.fileBytes(j.path, fs.FileMode(j.in.mode&0o777), data, false)
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return used, err
 	}
+	sort.Slice(fileErrs, func(i, j int) bool { return fileErrs[i].Error() < fileErrs[j].Error() })
 	errs := []error{walkErr}
 	if len(fileErrs) > maxSquashErrors {
 		errs = append(errs, fmt.Errorf("%d files could not be read; first: %w", len(fileErrs), fileErrs[0]))

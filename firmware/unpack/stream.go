@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"path"
 	"strings"
@@ -14,8 +15,8 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
-	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
+	xi2 "github.com/xi2/xz"
 )
 
 // countingReader reads an io.ReaderAt sequentially through a small buffer
@@ -108,7 +109,7 @@ func decodeStream(ctx context.Context, s *Sink, format, name string, dec io.Read
 	if err != nil && !errors.Is(err, ErrBudget) && len(out) < max(minOut, 1) {
 		return 0, fmt.Errorf("%w: %s: %v", ErrNotFormat, format, err)
 	}
-	if berr := s.Blob(name, bytes.NewReader(out)); berr != nil && err == nil {
+	if berr := s.fileBytes(name, 0o644, out, true); berr != nil && err == nil {
 		err = berr
 	}
 	if err != nil {
@@ -179,15 +180,52 @@ func (XZ) Magics() []Magic { return []Magic{{0, []byte{0xfd, '7', 'z', 'X', 'Z',
 // Identify implements Unpacker.
 func (XZ) Identify(h []byte) bool { return len(h) >= 12 }
 
-// Unpack implements Unpacker.
+// xzStreamEnd finds where the xz stream at the start of b ends: the
+// first 4-byte aligned stream footer whose CRC and flags match.
+func xzStreamEnd(b []byte) (int64, bool) {
+	if len(b) < 24 {
+		return 0, false
+	}
+	flags := b[6:8]
+	for i := 12; i+12 <= len(b); {
+		j := bytes.Index(b[i+10:], []byte("YZ"))
+		if j < 0 {
+			return 0, false
+		}
+		f := i + j // candidate footer start
+		i = f + 1
+		if f%4 != 0 || f+12 > len(b) {
+			continue
+		}
+		if crc32.ChecksumIEEE(b[f+4:f+10]) == binary.LittleEndian.Uint32(b[f:]) && bytes.Equal(b[f+8:f+10], flags) {
+			return int64(f + 12), true
+		}
+	}
+	return 0, false
+}
+
+// Unpack implements Unpacker. The stream's extent comes from its footer,
+// so the faster XZ Embedded decoder (which reads ahead) can be used.
 func (XZ) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int64, error) {
-	cr := newCountingReader(r, size)
-	zr, err := xz.ReaderConfig{SingleStream: true}.NewReader(cr)
+	b, err := readAtMost(r, size, size)
+	if err != nil {
+		return 0, err
+	}
+	end, ok := xzStreamEnd(b)
+	if !ok {
+		end = int64(len(b)) // truncated: decode what is there
+	}
+	zr, err := xi2.NewReader(bytes.NewReader(b[:end]), 1<<27)
 	var dec io.Reader
 	if err == nil {
+		zr.Multistream(false)
 		dec = zr
 	}
-	return decodeStream(ctx, s, "xz", "data", dec, err, 1, cr.consumed)
+	used, err := decodeStream(ctx, s, "xz", "data", dec, err, 1, func() int64 { return end })
+	if err == nil && !ok {
+		err = errors.New("xz stream has no footer (truncated?)")
+	}
+	return used, err
 }
 
 // LZMA unpacks a raw LZMA ("lzma_alone") stream as found in uImages and

@@ -186,6 +186,9 @@ func (s *FS) ReadFile(p string) ([]byte, error) {
 	if !f.Mode.IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: p, Err: errors.New("not a regular file")}
 	}
+	if f.dropped {
+		return nil, &fs.PathError{Op: "read", Path: p, Err: errors.New("content released after analysis (over the retain size)")}
+	}
 	return f.data, nil
 }
 
@@ -253,10 +256,17 @@ type File struct {
 
 	data []byte
 	fs   *FS
+	// visited: handed to Options.Visit; dropped: content released after.
+	visited, dropped bool
 }
 
-// Data returns a regular file's content (nil for other entries).
+// Data returns a regular file's content (nil for other entries, and for
+// files whose content was released after Options.Visit saw them).
 func (f *File) Data() []byte { return f.data }
+
+// Released reports whether the content was released after Options.Visit
+// saw it (Options.Retain said no).
+func (f *File) Released() bool { return f.dropped }
 
 // FS returns the tree the file belongs to.
 func (f *File) FS() *FS { return f.fs }
