@@ -39,7 +39,8 @@ type Options struct {
 	// NoChecks stops after identification.
 	NoChecks bool
 	// Progress, when set, is called after each host with hosts done and
-	// the total (which may be an estimate before exclusions).
+	// the total (which may be an estimate before exclusions). It may be
+	// called from several goroutines at once.
 	Progress func(done, total uint64)
 	// Version is recorded in the report.
 	Version string
