@@ -66,11 +66,14 @@ build_image() {
   rm -rf "$root"
 }
 
-# measure OUTFILE CMD...: runs CMD, prints "seconds peak_kb".
+# measure OUTFILE CMD...: runs CMD, prints "seconds peak_kb". Exit 1 is
+# success too: iotcop exits 1 when it reports findings.
 measure() {
   local out=$1; shift
-  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$out" 2>&1 || { echo "command failed: $*" >&2; cat "$out" >&2; return 1; }
-  cat "$tmp/time"
+  local rc=0
+  /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" >"$out" 2>&1 || rc=$?
+  if [ "$rc" -gt 1 ]; then echo "command failed ($rc): $*" >&2; cat "$out" >&2; return 1; fi
+  tail -1 "$tmp/time"
 }
 
 printf '%-6s %-9s %-20s %-20s %-7s %s\n' "image" "MB" "iotcop s / peak MB" "binwalk s / peak MB" "ratio" "notes"

@@ -156,6 +156,15 @@ func TestPlantedFlawsInEveryContainer(t *testing.T) {
 			return imagetest.UImage(t, imagetest.Compress(t, newc, "gzip"), "ramdisk", "gzip", "initramfs")
 		}},
 		{"cpio odc xz", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.CPIO(t, root, "odc"), "xz") }},
+		{"jffs2 big-endian behind a uImage kernel", func(t *testing.T) []byte {
+			return imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "lzma", "Linux"), imagetest.JFFS2(t, root, "-b", "-e", "64KiB", "-p"))
+		}},
+		{"jffs2 little-endian lzo", func(t *testing.T) []byte {
+			return imagetest.JFFS2(t, root, "-l", "-X", "lzo", "-x", "zlib")
+		}},
+		{"ext4", func(t *testing.T) []byte { return imagetest.Ext(t, root, "ext4", 8192) }},
+		{"ext2 in gzip", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Ext(t, root, "ext2", 4096), "gzip") }},
+		{"cramfs big-endian", func(t *testing.T) []byte { return imagetest.CramFS(t, root, "big", false) }},
 		{"tar.bz2", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "bzip2") }},
 		{"zstd tar", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "zstd", "-q") }},
 	}

@@ -94,7 +94,7 @@ func (o Options) withDefaults() Options {
 func Default(workers int) []Unpacker {
 	return []Unpacker{
 		UImage{}, FIT{}, TRX{}, SquashFS{Workers: workers},
-		CPIO{}, Tar{}, Zip{},
+		Ext{}, CramFS{}, JFFS2{}, CPIO{}, Tar{}, Zip{},
 		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZMA{},
 	}
 }

@@ -97,3 +97,25 @@ func FuzzCarve(f *testing.F) {
 		}
 	})
 }
+
+func FuzzJFFS2(f *testing.F) {
+	root := seedRoot(f)
+	f.Add(imagetest.JFFS2(f, root, "-l"))
+	f.Add(imagetest.JFFS2(f, root, "-b", "-x", "zlib"))
+	f.Add(imagetest.JFFS2(f, root, "-l", "-X", "lzo", "-x", "zlib", "-x", "rtime"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, JFFS2{}, data) })
+}
+
+func FuzzExt(f *testing.F) {
+	root := seedRoot(f)
+	f.Add(imagetest.Ext(f, root, "ext2", 256, "-b", "1024"))
+	f.Add(imagetest.Ext(f, root, "ext4", 512, "-b", "1024", "-O", "^has_journal"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, Ext{}, data) })
+}
+
+func FuzzCramFS(f *testing.F) {
+	root := seedRoot(f)
+	f.Add(imagetest.CramFS(f, root, "little", false))
+	f.Add(imagetest.CramFS(f, root, "big", true))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, CramFS{}, data) })
+}

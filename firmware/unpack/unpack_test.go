@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/iotcop/iotcop/firmware/internal/imagetest"
+	"github.com/iotcop/iotcop/internal/daemontest"
 )
 
 // sampleRoot is a small root filesystem with the shapes firmware has:
@@ -274,4 +275,81 @@ func TestFITAndTRX(t *testing.T) {
 		t.Fatalf("TRX layer:\n%s", dumpLayers(tree))
 	}
 	checkSample(t, tree)
+}
+
+func TestJFFS2(t *testing.T) {
+	t.Parallel()
+	root := sampleRoot(t)
+	daemontest.Require(t, "mkfs.jffs2=mtd-utils")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"little zlib", []string{"-l"}},
+		{"big zlib", []string{"-b"}},
+		{"rtime only", []string{"-l", "-x", "zlib"}},
+		{"lzo", []string{"-l", "-X", "lzo", "-x", "zlib", "-x", "rtime"}},
+		{"no compression", []string{"-l", "-x", "zlib", "-x", "rtime"}},
+		{"padded erase blocks", []string{"-l", "-e", "128KiB", "-p"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "fs.jffs2")
+			imagetest.Run(t, "", nil, "mkfs.jffs2", append(tc.args, "-r", root, "-o", out, "-q")...)
+			img, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree := unpackBytes(t, imagetest.Concat(0, []byte(strings.Repeat("\xff", 4096)), img, []byte("trailing data that is not jffs2 at all......................")), Options{})
+			l := findLayer(tree, "jffs2")
+			if l == nil || l.Status != StatusUnpacked || l.Offset != 4096 {
+				t.Fatalf("jffs2 layer:\n%s", dumpLayers(tree))
+			}
+			checkSample(t, tree)
+		})
+	}
+}
+
+func TestExt(t *testing.T) {
+	t.Parallel()
+	root := sampleRoot(t)
+	for _, tc := range []struct {
+		fstype string
+		extra  []string
+	}{
+		{"ext2", nil}, {"ext3", nil}, {"ext4", nil},
+		{"ext4", []string{"-b", "1024"}},
+		{"ext4", []string{"-O", "64bit,^has_journal"}},
+		{"ext2", []string{"-b", "1024", "-I", "128"}},
+	} {
+		t.Run(tc.fstype+strings.Join(tc.extra, ""), func(t *testing.T) {
+			t.Parallel()
+			img := imagetest.Ext(t, root, tc.fstype, 4096, tc.extra...)
+			tree := unpackBytes(t, imagetest.Concat(0x10000, []byte("vendor header"), img), Options{})
+			l := findLayer(tree, "ext")
+			if l == nil || l.Status != StatusUnpacked || l.Offset != 0x10000 {
+				t.Fatalf("ext layer:\n%s", dumpLayers(tree))
+			}
+			checkSample(t, tree)
+		})
+	}
+}
+
+func TestCramFS(t *testing.T) {
+	t.Parallel()
+	root := sampleRoot(t)
+	for _, tc := range []struct {
+		endian string
+		pad    bool
+	}{{"little", false}, {"big", false}, {"little", true}} {
+		t.Run(fmt.Sprint(tc.endian, tc.pad), func(t *testing.T) {
+			t.Parallel()
+			tree := unpackBytes(t, imagetest.Concat(0, []byte("header!!"), imagetest.CramFS(t, root, tc.endian, tc.pad)), Options{})
+			l := findLayer(tree, "cramfs")
+			if l == nil || l.Status != StatusUnpacked {
+				t.Fatalf("cramfs layer:\n%s", dumpLayers(tree))
+			}
+			checkSample(t, tree)
+		})
+	}
 }

@@ -6,6 +6,7 @@ package imagetest
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,4 +147,39 @@ func Concat(align int, parts ...[]byte) []byte {
 		}
 	}
 	return b
+}
+
+// JFFS2 builds a JFFS2 image of dir with mkfs.jffs2 (args such as "-b"
+// for big-endian or "-e", "128KiB", "-p" for padded erase blocks).
+func JFFS2(t testing.TB, dir string, args ...string) []byte {
+	t.Helper()
+	daemontest.Require(t, "mkfs.jffs2=mtd-utils")
+	out := filepath.Join(t.TempDir(), "fs.jffs2")
+	Run(t, "", nil, "mkfs.jffs2", append(args, "-r", dir, "-o", out, "-q")...)
+	return read(t, out)
+}
+
+// Ext builds an ext2/3/4 image of dir with mke2fs -d (fstype "ext2",
+// "ext3" or "ext4"), sizeKB big.
+func Ext(t testing.TB, dir, fstype string, sizeKB int, extra ...string) []byte {
+	t.Helper()
+	daemontest.Require(t, "mke2fs=e2fsprogs")
+	out := filepath.Join(t.TempDir(), "fs."+fstype)
+	args := append([]string{"-q", "-F", "-t", fstype, "-d", dir}, extra...)
+	Run(t, "", nil, "mke2fs", append(args, out, fmt.Sprint(sizeKB))...)
+	return read(t, out)
+}
+
+// CramFS builds a cramfs image of dir with mkfs.cramfs (endian "big" or
+// "little"; pad adds the 512-byte boot area).
+func CramFS(t testing.TB, dir, endian string, pad bool) []byte {
+	t.Helper()
+	daemontest.Require(t, "mkfs.cramfs=util-linux")
+	out := filepath.Join(t.TempDir(), "fs.cramfs")
+	args := []string{"-N", endian}
+	if pad {
+		args = append(args, "-p")
+	}
+	Run(t, "", nil, "mkfs.cramfs", append(args, dir, out)...)
+	return read(t, out)
 }

@@ -48,7 +48,8 @@ func FlawedRootfs(t testing.TB) (string, Planted) {
 		"root:" + hash("-1", "-salt", "Vq3fL2Hb", "xc3511") + ":19000:0:99999:7:::",
 		"admin:" + hash("-6", "admin") + ":19000:0:99999:7:::",
 		"support:" + des + ":19000:0:99999:7:::",
-		"tech:" + hash("-5", "-salt", "saltsalt", "Kq8#zR2!vW9p-unguessable") + ":19000:0:99999:7:::",
+		"tech:" + hash("-1", "-salt", "saltsalt", "Kq8#zR2!vW9p-unguessable") + ":19000:0:99999:7:::",
+		"operator:" + hash("-5", "-salt", "opsalt", "888888") + ":19000:0:99999:7:::",
 		"web:" + string(bc) + ":19000:0:99999:7:::",
 		"apache:" + hash("-apr1", "vizxv") + ":19000:0:99999:7:::",
 		"guest::19000:0:99999:7:::",
@@ -61,6 +62,7 @@ func FlawedRootfs(t testing.TB) (string, Planted) {
 		"admin:x:1000:1000::/home/admin:/bin/sh",
 		"support:x:1001:1001::/:/bin/ash",
 		"tech:x:1002:1002::/:/bin/sh",
+		"operator:x:1008:1008::/:/bin/sh",
 		"web:x:1003:1003::/:/bin/sh",
 		"apache:x:1004:1004::/:/bin/sh",
 		"guest:x:1005:1005::/:/bin/sh",
@@ -97,7 +99,7 @@ func FlawedRootfs(t testing.TB) (string, Planted) {
 		}
 	}
 	return dir, Planted{
-		Cracked:   map[string]string{"root": "xc3511", "admin": "admin", "support": "support", "web": "admin1234", "apache": "vizxv"},
+		Cracked:   map[string]string{"root": "xc3511", "admin": "admin", "support": "support", "web": "admin1234", "apache": "vizxv", "operator": "888888"},
 		Uncracked: []string{"tech"},
 		Empty:     []string{"guest"},
 		Keys: map[string]string{
