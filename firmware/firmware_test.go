@@ -165,6 +165,12 @@ func TestPlantedFlawsInEveryContainer(t *testing.T) {
 		{"ext4", func(t *testing.T) []byte { return imagetest.Ext(t, root, "ext4", 8192) }},
 		{"ext2 in gzip", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Ext(t, root, "ext2", 4096), "gzip") }},
 		{"cramfs big-endian", func(t *testing.T) []byte { return imagetest.CramFS(t, root, "big", false) }},
+		{"ubi with a zstd ubifs root", func(t *testing.T) []byte {
+			return imagetest.UBI(t, map[string][]byte{"rootfs": imagetest.UBIFS(t, root, "zstd")})
+		}},
+		{"ubi with a squashfs volume", func(t *testing.T) []byte {
+			return imagetest.UBI(t, map[string][]byte{"rootfs": imagetest.Squashfs(t, root, "xz"), "rootfs_data": imagetest.UBIFS(t, imagetest.CleanRootfs(t), "lzo")})
+		}},
 		{"tar.bz2", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "bzip2") }},
 		{"zstd tar", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "zstd", "-q") }},
 	}

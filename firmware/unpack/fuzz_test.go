@@ -119,3 +119,14 @@ func FuzzCramFS(f *testing.F) {
 	f.Add(imagetest.CramFS(f, root, "big", true))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, CramFS{}, data) })
 }
+
+func FuzzUBI(f *testing.F) {
+	root := seedRoot(f)
+	fs := imagetest.UBIFS(f, root, "lzo")
+	f.Add(fs[:min(len(fs), 64<<10)])
+	f.Add(imagetest.UBI(f, map[string][]byte{"rootfs": []byte("UBIFS-less volume data")}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzOne(t, UBI{}, data)
+		fuzzOne(t, UBIFS{}, data)
+	})
+}

@@ -353,3 +353,26 @@ func TestCramFS(t *testing.T) {
 		})
 	}
 }
+
+func TestUBIAndUBIFS(t *testing.T) {
+	t.Parallel()
+	root := sampleRoot(t)
+	for _, compr := range []string{"lzo", "zlib", "zstd", "none"} {
+		t.Run(compr, func(t *testing.T) {
+			t.Parallel()
+			fs := imagetest.UBIFS(t, root, compr)
+			tree := unpackBytes(t, fs, Options{})
+			if l := findLayer(tree, "ubifs"); l == nil || l.Status != StatusUnpacked {
+				t.Fatalf("ubifs layer:\n%s", dumpLayers(tree))
+			}
+			checkSample(t, tree)
+			ubi := imagetest.UBI(t, map[string][]byte{"rootfs": fs, "kernel": []byte(strings.Repeat("Linux kernel image ", 5000))})
+			tree = unpackBytes(t, ubi, Options{})
+			l := findLayer(tree, "ubi")
+			if l == nil || l.Status != StatusUnpacked || l.Info["volumes"] != "kernel,rootfs" {
+				t.Fatalf("ubi layer:\n%s", dumpLayers(tree))
+			}
+			checkSample(t, tree)
+		})
+	}
+}

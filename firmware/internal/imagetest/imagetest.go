@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"testing"
 
 	"github.com/iotcop/iotcop/internal/daemontest"
@@ -181,5 +182,45 @@ func CramFS(t testing.TB, dir, endian string, pad bool) []byte {
 		args = append(args, "-p")
 	}
 	Run(t, "", nil, "mkfs.cramfs", append(args, dir, out)...)
+	return read(t, out)
+}
+
+// UBIFS builds a UBIFS image of dir with mkfs.ubifs (compr "lzo", "zlib",
+// "zstd" or "none"; 2 KiB pages, 128 KiB erase blocks).
+func UBIFS(t testing.TB, dir, compr string) []byte {
+	t.Helper()
+	daemontest.Require(t, "mkfs.ubifs=mtd-utils")
+	out := filepath.Join(t.TempDir(), "fs.ubifs")
+	Run(t, "", nil, "mkfs.ubifs", "-r", dir, "-m", "2048", "-e", "126976", "-c", "200", "-x", compr, "-o", out)
+	return read(t, out)
+}
+
+// UBI wraps UBIFS images in a UBI image with ubinize, one dynamic volume
+// per image, named after the map keys.
+func UBI(t testing.TB, volumes map[string][]byte) []byte {
+	t.Helper()
+	daemontest.Require(t, "ubinize=mtd-utils")
+	dir := t.TempDir()
+	var cfg bytes.Buffer
+	id := 0
+	names := make([]string, 0, len(volumes))
+	for n := range volumes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(dir, n+".img")
+		if err := os.WriteFile(p, volumes[n], 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, "[%s]\nmode=ubi\nimage=%s\nvol_id=%d\nvol_type=dynamic\nvol_name=%s\n", n, p, id, n)
+		id++
+	}
+	cfgPath := filepath.Join(dir, "ubinize.cfg")
+	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "ubi.img")
+	Run(t, "", nil, "ubinize", "-o", out, "-m", "2048", "-p", "128KiB", cfgPath)
 	return read(t, out)
 }
