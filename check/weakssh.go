@@ -278,11 +278,11 @@ func terrapin(k *ssh.KexInit) bool {
 func (c WeakSSH) Run(ctx context.Context, dev *Device) ([]finding.Finding, error) {
 	var out []finding.Finding
 	var errs []error
-	for _, s := range dev.Services {
+	for i, s := range dev.Services {
 		if s.Identity == nil || s.Identity.Protocol != "ssh" {
 			continue
 		}
-		f, err := c.service(ctx, s)
+		f, err := c.service(ctx, dev, i, s)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s on %s: %w", c.ID(), s.Endpoint.Addr(), err))
 		}
@@ -296,7 +296,7 @@ func (c WeakSSH) Run(ctx context.Context, dev *Device) ([]finding.Finding, error
 	return out, errors.Join(errs...)
 }
 
-func (c WeakSSH) service(ctx context.Context, s Service) (*finding.Finding, error) {
+func (c WeakSSH) service(ctx context.Context, dev *Device, i int, s Service) (*finding.Finding, error) {
 	offer, err := ssh.ReadServerOffer(ctx, s.Endpoint)
 	if err != nil {
 		return nil, err
@@ -305,6 +305,12 @@ func (c WeakSSH) service(ctx context.Context, s Service) (*finding.Finding, erro
 	var keyErr error
 	if offer.KexInit != nil {
 		keys, keyErr = ssh.FetchHostKeys(ctx, s.Endpoint, offer.KexInit.HostKeyAlgos)
+	}
+	// Host keys are compared across the fleet by the shared-secret check.
+	for _, k := range keys {
+		if k.Fingerprint != "" {
+			dev.Observe(i, ObservedSSHHostKey, k.Fingerprint, k.Type+" "+k.Fingerprint)
+		}
 	}
 	weak := JudgeSSH(offer, keys)
 	if len(weak) == 0 {

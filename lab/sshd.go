@@ -51,6 +51,13 @@ func sshServerConfig(dev *device, rs RunningService, keys *keyStore) (*ssh.Serve
 			return nil, errDenied
 		},
 	}
+	if dev.kind == "hardened" {
+		// Modern key exchange only (no SHA-1 groups), as a well-configured
+		// device would offer; the others keep x/crypto's defaults, which
+		// include diffie-hellman-group14-sha1 like much real firmware.
+		cfg.KeyExchanges = []string{"curve25519-sha256", "curve25519-sha256@libssh.org", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384"}
+		cfg.MACs = []string{"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com", "hmac-sha2-256", "hmac-sha2-512"}
+	}
 	signer, err := keys.hostKey(dev, rs.SharedHostKey)
 	if err != nil {
 		return nil, err

@@ -50,5 +50,6 @@ func DefaultChecks(protocols []proto.Identifier, dict *creds.Dictionary, budget 
 		&check.UnauthenticatedAccess{Probers: probers},
 		&check.DefaultCredentials{Auth: auth, Dict: dict, Budget: budget},
 		check.Cleartext{},
+		check.WeakSSH{},
 	}
 }
