@@ -95,7 +95,7 @@ func Default(workers int) []Unpacker {
 	return []Unpacker{
 		UImage{}, FIT{}, TRX{}, UBI{}, UBIFS{}, SquashFS{Workers: workers},
 		Ext{}, CramFS{}, JFFS2{}, CPIO{}, Tar{}, Zip{},
-		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZMA{},
+		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZ4Legacy{}, LZOP{}, LZMA{},
 	}
 }
 

@@ -130,3 +130,13 @@ func FuzzUBI(f *testing.F) {
 		fuzzOne(t, UBIFS{}, data)
 	})
 }
+
+func FuzzLZOPAndLZ4Legacy(f *testing.F) {
+	newc := imagetest.CPIO(f, seedRoot(f), "newc")
+	f.Add(imagetest.Compress(f, newc, "lzop"))
+	f.Add(imagetest.Compress(f, newc, "lz4", "-q", "-l"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzOne(t, LZOP{}, data)
+		fuzzOne(t, LZ4Legacy{}, data)
+	})
+}

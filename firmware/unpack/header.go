@@ -47,6 +47,12 @@ func decompressPayload(ctx context.Context, s *Sink, method, name string, payloa
 		}
 	case "lz4":
 		dec = lz4.NewReader(br)
+	case "lzo": // U-Boot's lzo payloads are lzop files
+		_, err := LZOP{}.Unpack(ctx, sliceReader(payload), int64(len(payload)), s)
+		if err != nil {
+			return fmt.Errorf("lzo payload: %w", err)
+		}
+		return nil
 	case "zstd":
 		var zr *zstd.Decoder
 		if zr, err = zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(max(s.limit(), 1)))); err == nil {
