@@ -1,6 +1,7 @@
 package daemontest
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 var (
@@ -164,4 +166,43 @@ func TestAccountFiles(t *testing.T) {
 	if a, b := StrongPassword(), StrongPassword(); a == b || len(a) < 16 {
 		t.Errorf("StrongPassword = %q, %q", a, b)
 	}
+}
+
+func TestFakePromptTelnet(t *testing.T) {
+	s := FakePromptTelnet(t, Listen{})
+	if s.Username != "" || s.Password != "" {
+		t.Errorf("fake prompt claims a credential: %+v", s)
+	}
+	// Whatever ends the lines, every password gets a root prompt.
+	for _, eol := range []string{"\r\n", "\r\x00", "\n", "\r"} {
+		c, err := net.DialTimeout("tcp", s.Addr(), time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		for i, want := range []string{"login: ", "Password: ", "# ", "# "} {
+			got, err := readUntil(r, want)
+			if err != nil {
+				t.Fatalf("eol %q step %d: read %q: %v", eol, i, got, err)
+			}
+			if _, err := c.Write([]byte("root" + eol)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+	}
+}
+
+// readUntil reads until the text read ends with suffix.
+func readUntil(r *bufio.Reader, suffix string) (string, error) {
+	var sb strings.Builder
+	for !strings.HasSuffix(sb.String(), suffix) {
+		b, err := r.ReadByte()
+		if err != nil {
+			return sb.String(), err
+		}
+		sb.WriteByte(b)
+	}
+	return sb.String(), nil
 }

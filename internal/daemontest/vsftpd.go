@@ -2,6 +2,7 @@ package daemontest
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -20,9 +21,12 @@ type VsftpdOptions struct {
 	Files map[string]string
 	// Extra holds more vsftpd.conf lines (max_login_fails=2, TLS, ...).
 	Extra string
+	// FailDelay keeps PAM's 2s pause after a failed local login, as a
+	// Debian install has; by default failures are answered at once.
+	FailDelay bool
 }
 
-// Vsftpd runs the real vsftpd (no failed-login delay). Needs root.
+// Vsftpd runs the real vsftpd. Needs root.
 func Vsftpd(t TB, o VsftpdOptions) Service {
 	t.Helper()
 	Require(t, "vsftpd")
@@ -59,6 +63,9 @@ pasv_enable=YES
 		// Debian's stack adds ftpusers, shells and session modules that
 		// fail in containers; the account is all the test needs.
 		files["/etc/pam.d/vsftpd"] = minimalPAM
+		if !o.FailDelay {
+			files["/etc/pam.d/vsftpd"] = strings.Replace(minimalPAM, "auth required pam_unix.so", "auth required pam_unix.so nodelay", 1)
+		}
 		StartPrivate(t, files, "vsftpd", cfg)
 	} else {
 		Start(t, "vsftpd", cfg)
