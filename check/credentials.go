@@ -106,7 +106,12 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 		return nil, fmt.Errorf("service locked out before any default was tried: %s", res.Detail)
 	}
 
-	list := c.Dict.For(s.Identity.Protocol, dev.Vendor)
+	// Open may have learnt the vendor (an HTTP realm behind a probe path).
+	vendor := dev.Vendor
+	if vendor == "" {
+		vendor = s.Identity.Vendor
+	}
+	list := c.Dict.For(s.Identity.Protocol, vendor)
 	budget := c.Budget.PerService
 	if budget <= 0 {
 		budget = creds.DefaultBudget().PerService

@@ -27,7 +27,7 @@ func ReadSome(conn net.Conn, max int, wait time.Duration) ([]byte, error) {
 		if len(buf) > 0 {
 			// After the first bytes, wait only briefly for more: a
 			// greeting that ends a line is usually complete.
-			pause := 120 * time.Millisecond
+			pause := 60 * time.Millisecond
 			if buf[len(buf)-1] == '\n' {
 				pause = 25 * time.Millisecond
 			}

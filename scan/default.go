@@ -51,5 +51,6 @@ func DefaultChecks(protocols []proto.Identifier, dict *creds.Dictionary, budget 
 		&check.DefaultCredentials{Auth: auth, Dict: dict, Budget: budget},
 		check.Cleartext{},
 		check.WeakSSH{},
+		&check.WeakTLS{},
 	}
 }

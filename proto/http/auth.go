@@ -52,6 +52,17 @@ func (p *Protocol) Open(ctx context.Context, ep proto.Endpoint, id *proto.Identi
 		d := &discovery{p: p, f: f, id: found}
 		d.run(ctx, root)
 		info = found.Info
+		// Later checks (clear text) read the login found here.
+		if id != nil {
+			for _, k := range []string{InfoAuthPath, InfoAuthScheme, InfoRealm, InfoFormAction, InfoFormMethod, InfoFormUserField, InfoFormPassField} {
+				if v := info[k]; v != "" {
+					id.Set(k, v)
+				}
+			}
+			if id.Vendor == "" {
+				id.Vendor = vendorHint(id.Info[InfoServer], info[InfoRealm], id.Info[InfoTitle])
+			}
+		}
 	}
 	s := &session{f: f, scheme: info[InfoAuthScheme], path: info[InfoAuthPath]}
 	switch s.scheme {

@@ -224,6 +224,12 @@ func TestBusyboxProtectedAdminDir(t *testing.T) {
 	if id.Product != "BusyBox httpd" {
 		t.Errorf("Product = %q, want BusyBox httpd (Info %v)", id.Product, id.Info)
 	}
+	// Identification stays cheap; the login behind a probe path is found
+	// when credentials are checked, and recorded on the identity.
+	if id.Info[InfoAuthPath] != "" {
+		t.Errorf("Identify searched the probe paths: %v", id.Info)
+	}
+	openSession(t, ep, id)
 	wantInfo(t, id, map[string]string{InfoAuthPath: "/admin/", InfoAuthScheme: "basic", InfoTitle: "It works!", InfoStatus: "200"})
 	res := tryAll(t, ep, id, proto.Credential{Username: "user", Password: "pass"})
 	if res[0].Outcome != proto.Accepted || res[0].Proof != "2xx on /admin/ (401 without credentials)" {
@@ -284,6 +290,7 @@ auth.require = ( "/admin/" => ( "method" => %q, "realm" => "NETGEAR R7000", "req
 			if err != nil {
 				t.Fatalf("Identify: %v", err)
 			}
+			openSession(t, ep, id)
 			if id.Product != "lighttpd" || !strings.HasPrefix(id.Version, "1.") || id.Vendor != "netgear" {
 				t.Errorf("identity = %+v, want lighttpd 1.x by netgear", id)
 			}
@@ -326,4 +333,14 @@ auth.require = ( "/" => ( "method" => "digest", "realm" => "Camera", "require" =
 	if res[0].Outcome != proto.Rejected || res[1].Outcome != proto.Accepted {
 		t.Errorf("outcomes = %+v, want rejected then accepted", res)
 	}
+}
+
+// openSession runs Open (which completes the login search) and closes it.
+func openSession(t *testing.T, ep proto.Endpoint, id *proto.Identity) {
+	t.Helper()
+	sess, err := New().Open(daemontest.Context(t), ep, id)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	sess.Close()
 }

@@ -103,9 +103,10 @@ func (r *rawRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Identify sends GET / on conn, parses the response, and then (on new
-// connections, at most maxDiscoveryRequests more requests) looks for the
-// login: / itself, where / redirects, then the probe paths.
+// Identify sends GET / on conn, parses the response, and looks for the
+// login on / itself and where / redirects (one more request at most). The
+// probe paths are searched later, by Open, only when credentials are
+// checked.
 // See the Info* constants for the Identity.Info keys it sets.
 func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, ep proto.Endpoint) (*proto.Identity, error) {
 	if len(banner) > 0 {
@@ -142,7 +143,7 @@ func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, e
 	}
 	id.Product, id.Version = parseServer(server)
 
-	d := &discovery{p: p, f: newFetcher(ep), id: id}
+	d := &discovery{p: p, f: newFetcher(ep), id: id, quick: true}
 	d.busyboxRaw = server == "" && bytes.Contains(headerBlock(rec.buf.Bytes()), []byte("\r\nContent-type: "))
 	d.note(root)
 	if etag := resp.Header.Get("Etag"); busyboxETag.MatchString(etag) {
@@ -186,6 +187,11 @@ type discovery struct {
 	f  *fetcher
 	id *proto.Identity
 
+	// quick stops after / and its redirect: identification stays at two
+	// requests, and the probe paths are left to Open, which runs only when
+	// credentials are actually checked.
+	quick bool
+
 	busyboxRaw  bool // no Server header and BusyBox's "Content-type" spelling
 	busyboxSign bool // a BusyBox error page, realm or ETag was seen
 	titleSet    bool
@@ -220,6 +226,9 @@ func (d *discovery) run(ctx context.Context, root *response) {
 				return
 			}
 		}
+	}
+	if d.quick {
+		return
 	}
 	failures := 0
 	for _, path := range d.p.probePaths() {

@@ -46,6 +46,9 @@ func (*Protocol) PortPriority(port int) bool { return port == 23 || port == 2323
 // ServerFirst returns true: telnet servers negotiate options or prompt first.
 func (*Protocol) ServerFirst() bool { return true }
 
+// identifySettle is how long Identify reads on after a prompt appeared.
+const identifySettle = 40 * time.Millisecond
+
 // Identify recognises telnet by its option negotiation (IAC WILL/WONT/DO/
 // DONT/SB at the start of the stream) or, without negotiation, by a login
 // prompt (any port) or plain text on ports 23/2323 that is not another
@@ -69,7 +72,9 @@ func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, e
 	// Read on until a prompt shows (answering negotiation meanwhile), but
 	// not for long: identification must stay cheap.
 	if !anyPrompt(t.text()) || negotiates {
-		t.wait(ctx, min(ep.IOTimeout(), 2*time.Second), settle(ep.IOTimeout()), anyPrompt)
+		// Once a prompt shows, identification needs nothing more: settle
+		// only briefly (logins settle longer, to catch late refusals).
+		t.wait(ctx, min(ep.IOTimeout(), 2*time.Second), min(settle(ep.IOTimeout()), identifySettle), anyPrompt)
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("telnet identify %s: %w", ep.Addr(), ctx.Err())
