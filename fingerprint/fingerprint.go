@@ -15,6 +15,10 @@ import (
 	"github.com/iotcop/iotcop/proto"
 )
 
+// tlsPorts are ports where TLS is the norm (https, mqtts, rtsps, ftps, ...).
+var tlsPorts = map[int]bool{443: true, 465: true, 636: true, 853: true, 990: true, 992: true, 993: true, 995: true,
+	322: true, 4433: true, 5061: true, 5684: true, 8443: true, 8883: true, 9443: true, 10443: true}
+
 // Options tunes identification.
 type Options struct {
 	// BannerWait is how long to wait for a server-first greeting (default 700ms).
@@ -110,7 +114,10 @@ func (e *Engine) identifyTCP(ctx context.Context, ep proto.Endpoint, stop func()
 		if !id.PortPriority(ep.Port) || id.ServerFirst() {
 			break
 		}
-		if shouldStop() {
+		// TLS first only where TLS is customary; on ports where plain is
+		// the norm, a TLS server is still found after the plain probe and
+		// the greeting wait fail.
+		if tlsPorts[ep.Port] && shouldStop() {
 			return nil, nil
 		}
 		tried[id] = true
