@@ -32,7 +32,8 @@ type Options struct {
 	MaxRatio float64
 	// Workers bounds parallel decompression (default: the CPUs).
 	Workers int
-	// Analyzers replaces analyze.Default().
+	// Analyzers replaces analyze.Default(). Some analyzers keep state for
+	// one image: pass fresh instances for each call.
 	Analyzers []analyze.Analyzer
 }
 
@@ -128,6 +129,11 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 		res.Layers = append(res.Layers, Layer{ID: l.ID, Parent: l.Parent, Source: l.Source, Offset: l.Offset,
 			Size: l.Size, Format: l.Format, Entropy: round2(l.Entropy), Status: string(l.Status), Error: l.Error,
 			Files: l.Files, Bytes: l.Bytes, Refused: l.Refused, Info: l.Info})
+	}
+	fin, err := analyze.Finish(ctx, perFile)
+	findings = append(findings, fin...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	wholeFindings, err := analyze.Run(ctx, tree, whole)
 	if ctx.Err() != nil {

@@ -123,6 +123,9 @@ func assertPlanted(t *testing.T, res *Result, pl imagetest.Planted) {
 	if fs := find(res, finding.CheckInsecureBootService, "/etc/inittab", "service", "console-shell", "tty", "ttyS0"); len(fs) != 1 {
 		t.Errorf("console shell not reported")
 	}
+	if fs := find(res, finding.CheckBinaryHardening, "/", "without_nx", 1, "executables_without_pie", 1, "without_canary", 1); len(fs) != 1 {
+		t.Errorf("the unhardened /usr/bin/cgi-handler is not summarised")
+	}
 	// Secrets never leave in plain text by default.
 	b, _ := json.Marshal(res)
 	for _, secret := range []string{"xc3511", "M41ntP4ss", "admin1234"} {

@@ -28,9 +28,10 @@ type Analyzer interface {
 	Analyze(ctx context.Context, tree *unpack.Tree, files []*unpack.File) ([]finding.Finding, error)
 }
 
-// Default returns the built-in analyses.
+// Default returns fresh instances of the built-in analyses (some gather
+// state over one image, so use a new list per image).
 func Default() []Analyzer {
-	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewSecrets(), NewBootServices()}
+	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewSecrets(), NewBootServices(), NewHardening()}
 }
 
 // PerFile is implemented by analyzers that judge each file on its own
@@ -38,6 +39,28 @@ func Default() []Analyzer {
 // while the image is unpacked, so large files need not stay in memory.
 type PerFile interface {
 	PerFile() bool
+}
+
+// Finisher is implemented by analyzers that gather facts file by file
+// and report once at the end (binary hardening's per-image summary).
+type Finisher interface {
+	Finish(ctx context.Context) ([]finding.Finding, error)
+}
+
+// Finish collects the final findings of every analyzer that is a Finisher.
+func Finish(ctx context.Context, analyzers []Analyzer) ([]finding.Finding, error) {
+	var out []finding.Finding
+	var errs []error
+	for _, a := range analyzers {
+		if f, ok := a.(Finisher); ok {
+			fs, err := f.Finish(ctx)
+			out = append(out, fs...)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("analysis %s: %w", a.Name(), err))
+			}
+		}
+	}
+	return out, errors.Join(errs...)
 }
 
 // Split separates per-file analyzers from those that need the whole tree.
@@ -112,6 +135,11 @@ func Run(ctx context.Context, tree *unpack.Tree, analyzers []Analyzer) ([]findin
 		if err != nil {
 			errs = append(errs, fmt.Errorf("analysis %s: %w", a.Name(), err))
 		}
+	}
+	fin, err := Finish(ctx, analyzers)
+	out = append(out, fin...)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	Sort(out)
 	return out, errors.Join(errs...)

@@ -61,7 +61,7 @@ type daemon struct {
 var daemons = []daemon{
 	{[]string{"telnetd", "utelnetd", "in.telnetd"}, "telnet", finding.High, []string{"5.5-1", "5.6-1"},
 		"telnet sends logins in clear text and is rarely needed in production"},
-	{[]string{"adbd"}, "adb", finding.High, []string{"5.6-1"},
+	{[]string{"adbd"}, "adb", finding.High, []string{"5.6-4", "5.6-1"},
 		"Android Debug Bridge is a debug interface"},
 	{[]string{"ftpd", "vsftpd", "bftpd", "pure-ftpd", "proftpd", "in.ftpd"}, "ftp", finding.Medium, []string{"5.5-1", "5.6-1"},
 		"FTP sends logins and files in clear text"},
@@ -214,7 +214,7 @@ func inittabShell(f *unpack.File, line string, lineNo int) (finding.Finding, boo
 	if tty == "" {
 		tty = "console"
 	}
-	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: []string{"5.6-1", "5.5-1"},
+	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: []string{"5.6-4", "5.6-1"},
 		Severity: finding.High, Title: "Shell without login on the serial console (" + tty + ")",
 		Path: f.Path(), Evidence: layerEvidence(f, map[string]any{"service": "console-shell", "line": lineNo, "entry": line, "tty": tty}),
 		Remediation: "Start a login prompt (getty/login) on the console, or disable it in production."}, true

@@ -46,7 +46,9 @@ func (k *PrivateKeys) Required(_ string, info fs.FileInfo) bool {
 	return info.Mode().IsRegular() && info.Size() > 0 && info.Size() <= k.MaxFileSize
 }
 
-var provisionsKeys = []string{"5.4-1"}
+// A key in the image is a hard-coded critical security parameter (5.4-3)
+// stored without protection (5.4-1).
+var provisionsKeys = []string{"5.4-1", "5.4-3"}
 
 // keyInfo describes a parsed key.
 type keyInfo struct {

@@ -176,7 +176,7 @@ func (s *Secrets) Analyze(ctx context.Context, _ *unpack.Tree, files []*unpack.F
 				} else {
 					ev["offset"] = m[0]
 				}
-				out = append(out, finding.Finding{Check: finding.CheckEmbeddedSecret, Provisions: []string{"5.4-1"},
+				out = append(out, finding.Finding{Check: finding.CheckEmbeddedSecret, Provisions: provisionsKeys,
 					Severity: r.severity, Title: fmt.Sprintf("Embedded %s", r.what), Path: f.Path(), Evidence: ev,
 					Remediation: "Remove the secret from the image; provision per-unit credentials or fetch short-lived tokens after device authentication."})
 			}

@@ -35,7 +35,7 @@ type Planted struct {
 // telnetd -u login.
 func FlawedRootfs(t testing.TB) (string, Planted) {
 	t.Helper()
-	daemontest.Require(t, "openssl", "perl=perl-base", "ssh-keygen=openssh-client", "dropbearkey=dropbear-bin")
+	daemontest.Require(t, "openssl", "perl=perl-base", "ssh-keygen=openssh-client", "dropbearkey=dropbear-bin", "gcc")
 	hash := func(args ...string) string {
 		return strings.TrimSpace(string(Run(t, "", nil, "openssl", append([]string{"passwd"}, args...)...)))
 	}
@@ -92,6 +92,7 @@ func FlawedRootfs(t testing.TB) (string, Planted) {
 	Run(t, "", nil, "ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "secretpass", "-f", p("root/.ssh/id_rsa_enc"))
 	Run(t, "", nil, "dropbearkey", "-t", "rsa", "-s", "1024", "-f", p("etc/dropbear/dropbear_rsa_host_key"))
 	Run(t, "", nil, "dropbearkey", "-t", "ed25519", "-f", p("etc/dropbear/dropbear_ed25519_host_key"))
+	Compile(t, p("usr/bin/cgi-handler"), "-fno-stack-protector", "-no-pie", "-fno-pie", "-z", "execstack", "-Wl,-z,norelro")
 	// Public halves are not findings.
 	for _, pub := range []string{"root/.ssh/id_ed25519.pub", "root/.ssh/id_rsa_enc.pub"} {
 		if _, err := os.Stat(p(pub)); err != nil {
@@ -115,12 +116,28 @@ func FlawedRootfs(t testing.TB) (string, Planted) {
 	}
 }
 
+// Compile builds a small C program that copies its argument into a stack
+// buffer to out with gcc and the given flags.
+func Compile(t testing.TB, out string, flags ...string) {
+	t.Helper()
+	daemontest.Require(t, "gcc")
+	src := filepath.Join(t.TempDir(), "prog.c")
+	prog := "#include <stdio.h>\n#include <string.h>\nint main(int c, char **v) { char b[64]; strcpy(b, c > 1 ? v[1] : \"x\"); puts(b); return 0; }\n"
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	Run(t, "", nil, "gcc", append(append([]string{"-O2"}, flags...), "-o", out, src)...)
+}
+
 // CleanRootfs builds a root filesystem with none of the flaws: locked
 // root, a login on the console, no keys, dropbear with key generation at
-// first boot, and scripts that only stop telnetd.
+// first boot, a hardened binary, and scripts that only stop telnetd.
 func CleanRootfs(t testing.TB) string {
 	t.Helper()
-	return Rootfs(t, map[string]Entry{
+	dir := Rootfs(t, map[string]Entry{
 		"etc/passwd":           {Content: "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"},
 		"etc/shadow":           {Content: "root:!:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", Mode: 0o600},
 		"etc/inittab":          {Content: "::sysinit:/etc/init.d/rcS\nttyS0::respawn:/sbin/getty -L ttyS0 115200 vt100\n"},
@@ -128,4 +145,6 @@ func CleanRootfs(t testing.TB) string {
 		"lib/libcrypto.so.3":   {Content: "\x7fELF-----BEGIN RSA PRIVATE KEY-----\x00-----BEGIN PRIVATE KEY-----\nnot base64 at all!\n-----END PRIVATE KEY-----\n"},
 		"etc/ssl/certs/ca.pem": {Content: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"},
 	})
+	Compile(t, filepath.Join(dir, "usr/bin/app"), "-fstack-protector-strong", "-D_FORTIFY_SOURCE=2", "-fPIE", "-pie", "-Wl,-z,relro,-z,now")
+	return dir
 }
