@@ -99,6 +99,10 @@ func Default(workers int) []Unpacker {
 	}
 }
 
+// maxFalseMatches is how many candidates of one format may turn out not
+// to be that format, in one carved blob, before the format is skipped.
+const maxFalseMatches = 1000
+
 // minOpaque is the smallest unknown region reported as an opaque layer.
 const minOpaque = 64
 
@@ -218,11 +222,12 @@ func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, 
 	})
 	var pos int64
 	size := int64(len(data))
+	falseMatches := map[string]int{}
 	for _, c := range cands {
 		if ctx.Err() != nil {
 			return
 		}
-		if c.off < pos {
+		if c.off < pos || falseMatches[c.u.Format()] >= maxFalseMatches {
 			continue
 		}
 		hdr := data[c.off:min(size, c.off+HeaderSize)]
@@ -231,6 +236,14 @@ func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, 
 		}
 		l, used := e.unpack(ctx, data[c.off:], c.u, parent, source, prefix, c.off, depth)
 		if l == nil {
+			// A hostile image can hold millions of plausible headers; stop
+			// trying a format after too many false matches in one blob.
+			if falseMatches[c.u.Format()]++; falseMatches[c.u.Format()] == maxFalseMatches {
+				if parent.Info == nil {
+					parent.Info = map[string]string{}
+				}
+				parent.Info["carving_stopped_"+c.u.Format()] = fmt.Sprintf("%d false matches", maxFalseMatches)
+			}
 			continue
 		}
 		if c.off > pos {

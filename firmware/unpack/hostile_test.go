@@ -283,3 +283,18 @@ func TestCancelledContext(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+// Millions of plausible headers must not make carving take forever.
+func TestManyFalseCandidates(t *testing.T) {
+	t.Parallel()
+	hdr := []byte{0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 3, 0xff, 0xff} // gzip header, broken deflate
+	lz := []byte{0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	img := append(bytes.Repeat(hdr, 100000), bytes.Repeat(lz, 50000)...)
+	img = append(img, imagetest.Squashfs(t, sampleRoot(t), "gzip")...)
+	tree := unpackBytes(t, img, Options{})
+	root := tree.Layers()[0]
+	if root.Info["carving_stopped_gzip"] == "" {
+		t.Errorf("gzip false matches not capped: %v", root.Info)
+	}
+	checkSample(t, tree)
+}

@@ -32,7 +32,7 @@ type countingReader struct {
 }
 
 func newCountingReader(r io.ReaderAt, size int64) *countingReader {
-	return &countingReader{r: r, size: size, buf: make([]byte, 64<<10)}
+	return &countingReader{r: r, size: size, buf: make([]byte, 4<<10)}
 }
 
 // consumed returns how many bytes were handed out.
@@ -266,8 +266,35 @@ func plausibleDict(d uint32) bool {
 // error counts as corruption rather than a false match.
 const lzmaMinOut = 4096
 
+// lzmaProbe decodes the first bytes of a candidate with a small
+// dictionary (enough for the first lzmaMinOut bytes), so that false
+// candidates cost kilobytes rather than their header's dictionary size.
+func lzmaProbe(b []byte) error {
+	if len(b) < 13 {
+		return io.ErrUnexpectedEOF
+	}
+	hdr := append([]byte(nil), b[:13]...)
+	binary.LittleEndian.PutUint32(hdr[1:], 1<<16)
+	zr, err := lzma.NewReader(io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(b[13:])))
+	if err != nil {
+		return err
+	}
+	want := int64(lzmaMinOut)
+	if usize := binary.LittleEndian.Uint64(b[5:13]); usize != ^uint64(0) && int64(usize) < want {
+		want = int64(usize)
+	}
+	n, err := io.CopyN(io.Discard, zr, want)
+	if n < want {
+		return fmt.Errorf("decodes only %d bytes: %v", n, err)
+	}
+	return nil
+}
+
 // Unpack implements Unpacker.
 func (LZMA) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int64, error) {
+	if b, err := readAtMost(r, size, min(size, 1<<20)); err != nil || lzmaProbe(b) != nil {
+		return 0, fmt.Errorf("%w: lzma probe failed", ErrNotFormat)
+	}
 	cr := newCountingReader(r, size)
 	zr, err := lzma.NewReader(cr)
 	var dec io.Reader
