@@ -2,7 +2,7 @@
 // manifest (what really runs where) and the outputs of iotcop, nmap and
 // hydra on the same targets, and prints how many services each tool named
 // correctly and how many credentials each found, missed or invented.
-// It is used by bench/scan.sh and bench/creds.sh.
+// It is used by bench/scan.sh and bench/credsbench (bench/creds.sh).
 package main
 
 import (
@@ -11,6 +11,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -231,14 +233,26 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-// credsCmd compares found credentials with the truth.
-// -expect lines: "proto host port user pass".
+// claim is a credential a tool reported on a target.
+type claim struct {
+	host       string
+	port       int
+	user, pass string
+}
+
+// credsCmd scores the credentials each tool claimed against the truth and
+// prints, per target and overall, each tool's wall time, found/missed/false
+// and the time ratio hydra/iotcop (above 1: iotcop was faster).
+// -expect lines: "label host port user pass"; user and pass "-" mark a
+// target with no valid pair at all (a hostile fake prompt), where every
+// claim is false.
 func credsCmd(args []string) error {
 	fs := flag.NewFlagSet("creds", flag.ContinueOnError)
-	expectPath := fs.String("expect", "", "file of 'protocol host port user pass' lines (the valid pairs)")
-	iot := fs.String("iotcop", "", "iotcop JSON report (run with --show-secrets)")
-	hydraFiles := multiFlag{}
-	fs.Var(&hydraFiles, "hydra", "protocol=hydra -b json output file (repeatable)")
+	expectPath := fs.String("expect", "", "file of 'label host port user pass' lines (the valid pairs)")
+	var iotcopFiles, hydraFiles, times multiFlag
+	fs.Var(&iotcopFiles, "iotcop", "iotcop JSON report, run with --show-secrets (repeatable)")
+	fs.Var(&hydraFiles, "hydra", "hydra -b json output file, or label=file (repeatable)")
+	fs.Var(&times, "time", "tool=seconds of wall time of the whole run, or tool/label=seconds for one target (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -246,62 +260,53 @@ func credsCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	type cred struct {
-		proto, host string
-		port        int
-		user, pass  string
-	}
-	truth := map[cred]bool{}
+	truth := map[claim]bool{}
+	label := map[key]string{}
+	var labels []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var c cred
-		if _, err := fmt.Sscan(l, &c.proto, &c.host, &c.port, &c.user, &c.pass); err != nil {
+		var name string
+		var c claim
+		if _, err := fmt.Sscan(l, &name, &c.host, &c.port, &c.user, &c.pass); err != nil {
 			return fmt.Errorf("expect line %q: %w", l, err)
 		}
-		truth[c] = true
+		label[key{c.host, c.port}] = name
+		labels = append(labels, name)
+		if c.user != "-" {
+			truth[c] = true
+		}
 	}
-	tally := func(label string, found []cred) {
-		var ok, bad int
-		perProto := map[string]string{}
-		for _, c := range found {
-			if truth[c] {
-				ok++
-				perProto[c.proto] += "found "
-			} else {
-				bad++
-				perProto[c.proto] += "FALSE "
+	seconds := map[string]float64{}
+	for _, t := range times {
+		what, v, _ := strings.Cut(t, "=")
+		sec, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return fmt.Errorf("-time %q: %w", t, err)
+		}
+		seconds[what] = sec
+	}
+	var mine []claim
+	for _, path := range iotcopFiles {
+		rep, err := readReport(path)
+		if err != nil {
+			return err
+		}
+		for _, f := range rep.Findings {
+			switch f.Check {
+			case "default-credentials":
+				u, _ := f.Evidence["username"].(string)
+				p, _ := f.Evidence["password"].(string)
+				mine = append(mine, claim{f.Host, f.Port, u, p})
+			case "unauthenticated-access":
+				// No bench target is open: a claim of open access is false.
+				mine = append(mine, claim{f.Host, f.Port, "(no login)", ""})
 			}
 		}
-		var parts []string
-		for _, p := range []string{"telnet", "ssh", "ftp", "http"} {
-			parts = append(parts, fmt.Sprintf("%s:%s", p, strings.TrimSpace(orDash(perProto[p]))))
-		}
-		fmt.Printf("%-8s found %d/%d  missed %d  false %d   %s\n", label, ok, len(truth), len(truth)-ok, bad, strings.Join(parts, " "))
 	}
-	rep, err := readReport(*iot)
-	if err != nil {
-		return err
-	}
-	var mine []cred
-	for _, f := range rep.Findings {
-		if f.Check != "default-credentials" {
-			continue
+	var theirs []claim
+	for _, path := range hydraFiles {
+		if _, p, ok := strings.Cut(path, "="); ok {
+			path = p
 		}
-		u, _ := f.Evidence["username"].(string)
-		p, _ := f.Evidence["password"].(string)
-		proto := ""
-		for _, d := range rep.Devices {
-			for _, s := range d.Services {
-				if d.Address == f.Host && s.Port == f.Port {
-					proto = normalise(s.Protocol)
-				}
-			}
-		}
-		mine = append(mine, cred{proto, f.Host, f.Port, u, p})
-	}
-	tally("iotcop", mine)
-	var theirs []cred
-	for _, hf := range hydraFiles {
-		proto, path, _ := strings.Cut(hf, "=")
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -318,16 +323,75 @@ func credsCmd(args []string) error {
 			return fmt.Errorf("hydra json %s: %w", path, err)
 		}
 		for _, r := range out.Results {
-			theirs = append(theirs, cred{proto, r.Host, r.Port, r.Login, r.Password})
+			theirs = append(theirs, claim{r.Host, r.Port, r.Login, r.Password})
 		}
 	}
-	tally("hydra", theirs)
+
+	tallies := map[string]map[string]string{
+		"iotcop": scoreClaims(mine, truth, label, labels),
+		"hydra":  scoreClaims(theirs, truth, label, labels),
+	}
+	timeOf := func(tool, l string) (string, float64) {
+		k := tool + "/" + l
+		if l == "all" {
+			k = tool
+		}
+		s, ok := seconds[k]
+		if !ok {
+			return "-", 0
+		}
+		return fmt.Sprintf("%.1fs", s), s
+	}
+	fmt.Printf("%-12s %9s %18s %9s %18s %13s\n", "target", "iotcop", "found/missed/false", "hydra", "found/missed/false", "hydra/iotcop")
+	for _, l := range append(slices.Clone(labels), "all") {
+		it, is := timeOf("iotcop", l)
+		ht, hs := timeOf("hydra", l)
+		ratio := "-"
+		if is > 0 && hs > 0 {
+			ratio = fmt.Sprintf("%.2fx", hs/is)
+		}
+		fmt.Printf("%-12s %9s %18s %9s %18s %13s\n", l, it, tallies["iotcop"][l], ht, tallies["hydra"][l], ratio)
+	}
+	fmt.Println("times are wall clock; a ratio above 1 means iotcop was faster")
 	return nil
 }
 
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+// scoreClaims counts, per target label and in total ("all"), the claims
+// that are true, the true pairs not claimed, and the false claims, as
+// "found/missed/false".
+func scoreClaims(claims []claim, truth map[claim]bool, label map[key]string, labels []string) map[string]string {
+	type tally struct{ found, missed, bogus int }
+	per := map[string]*tally{"all": {}}
+	for _, l := range labels {
+		per[l] = &tally{}
 	}
-	return s
+	got := map[claim]bool{}
+	for _, c := range claims {
+		if got[c] {
+			continue // reported twice
+		}
+		got[c] = true
+		l, ok := per[label[key{c.host, c.port}]]
+		if !ok {
+			l = &tally{} // a target outside the bench: counted in "all" only
+		}
+		for _, t := range []*tally{l, per["all"]} {
+			if truth[c] {
+				t.found++
+			} else {
+				t.bogus++
+			}
+		}
+	}
+	for c := range truth {
+		if !got[c] {
+			per[label[key{c.host, c.port}]].missed++
+			per["all"].missed++
+		}
+	}
+	out := map[string]string{}
+	for l, t := range per {
+		out[l] = fmt.Sprintf("%d/%d/%d", t.found, t.missed, t.bogus)
+	}
+	return out
 }

@@ -3,7 +3,6 @@ package daemontest
 import (
 	"bufio"
 	"net"
-	"strconv"
 	"time"
 )
 
@@ -15,25 +14,11 @@ import (
 func FakePromptTelnet(t TB, l Listen) Service {
 	t.Helper()
 	host, port := l.at(t, "tcp", 23)
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil {
-		t.Fatalf("fake prompt server: %v", err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go fakePrompt(c)
-		}
-	}()
+	ServeTCP(t, host, port, fakePrompt)
 	return Service{Host: host, Port: port, Transport: "tcp", Timeout: 2 * time.Second}
 }
 
 func fakePrompt(c net.Conn) {
-	defer c.Close()
 	r := bufio.NewReaderSize(c, 512)
 	prompts := []string{"\r\nlogin: ", "Password: ", "\r\n# "}
 	for step := 0; ; step = min(step+1, len(prompts)-1) {

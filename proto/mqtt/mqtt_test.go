@@ -162,26 +162,10 @@ func TestMosquitto(t *testing.T) {
 // fakeBroker accepts connections on loopback and runs handle on each.
 func fakeBroker(t *testing.T, handle func(net.Conn)) proto.Endpoint {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				handle(c)
-			}()
-		}
-	}()
-	addr := ln.Addr().(*net.TCPAddr)
-	return proto.Endpoint{Host: addr.IP.String(), Port: addr.Port, Transport: "tcp", Timeout: 500 * time.Millisecond}
+	return daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		handle(c)
+	}).Endpoint(500 * time.Millisecond)
 }
 
 // readConnect reads a CONNECT and returns its protocol level and whether it

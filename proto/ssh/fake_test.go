@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,45 +29,8 @@ func listen(t *testing.T, handle func(c net.Conn)) (proto.Endpoint, *atomic.Int3
 // connections are refused).
 func listenStoppable(t *testing.T, handle func(c net.Conn)) (proto.Endpoint, *atomic.Int32, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-		count atomic.Int32
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			count.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	a := ln.Addr().(*net.TCPAddr)
-	return proto.Endpoint{Host: a.IP.String(), Port: a.Port, Transport: "tcp", Timeout: time.Second}, &count, func() { ln.Close() }
+	srv := daemontest.ServeTCP(t, "", 0, handle)
+	return srv.Endpoint(time.Second), &srv.Accepted, srv.Stop
 }
 
 // fakeSSH is an in-process x/crypto/ssh server with one account.

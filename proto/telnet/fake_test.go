@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,45 +25,8 @@ func fakeServer(t *testing.T, handle func(c net.Conn)) (proto.Endpoint, *atomic.
 // (later connections are refused).
 func fakeServerStoppable(t *testing.T, handle func(c net.Conn)) (proto.Endpoint, *atomic.Int32, func()) {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		wg    sync.WaitGroup
-		count atomic.Int32
-	)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			count.Add(1)
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	addr := ln.Addr().(*net.TCPAddr)
-	return proto.Endpoint{Host: addr.IP.String(), Port: addr.Port, Transport: "tcp", Timeout: 800 * time.Millisecond}, &count, func() { ln.Close() }
+	srv := daemontest.ServeTCP(t, "", 0, handle)
+	return srv.Endpoint(800 * time.Millisecond), &srv.Accepted, srv.Stop
 }
 
 // readLine reads one line typed by the client, skipping telnet commands.
