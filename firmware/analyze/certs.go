@@ -2,7 +2,8 @@ package analyze
 
 import (
 	"context"
-	"crypto/dsa" //nolint:staticcheck // recognising DSA keys is the point
+	//lint:ignore SA1019 recognising legacy DSA keys is the point
+	"crypto/dsa"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
