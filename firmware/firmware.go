@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"regexp"
 	"sync"
 
 	"github.com/iotcop/iotcop/finding"
@@ -69,6 +70,9 @@ type Result struct {
 	// AnalysisErrors lists analyses that failed part-way (their findings
 	// up to then are kept).
 	AnalysisErrors []string `json:"analysis_errors,omitempty"`
+	// Components is the software inventory (package databases, version
+	// strings of well-known binaries, kernel names in image headers).
+	Components []analyze.Component `json:"components"`
 }
 
 // Failed returns the layers that were recognised but could not be opened
@@ -105,6 +109,8 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	// Per-file analyses run while files are unpacked (in parallel, and so
 	// that big files can be released at once); the rest run on the tree.
 	perFile, whole := analyze.Split(analyzers)
+	inventory := analyze.NewComponents()
+	perFile = append(perFile, inventory)
 	var mu sync.Mutex
 	var findings []finding.Finding
 	var errs []error
@@ -135,6 +141,7 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	if err != nil {
 		errs = append(errs, err)
 	}
+	res.Components = append(inventory.List(), headerComponents(res.Layers)...)
 	wholeFindings, err := analyze.Run(ctx, tree, whole)
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("analysing %s: %w", imagePath, ctx.Err())
@@ -151,6 +158,25 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 		res.Findings = []finding.Finding{}
 	}
 	return res, nil
+}
+
+var reKernelName = regexp.MustCompile(`(?i)linux[- ]?(\d+\.\d+(?:\.\d+)?)`)
+
+// headerComponents names the kernel from uImage/FIT header names
+// ("Linux-5.10.176") when its banner was not found in the payload.
+func headerComponents(layers []Layer) []analyze.Component {
+	var out []analyze.Component
+	for _, l := range layers {
+		if l.Format != "uimage" {
+			continue
+		}
+		if m := reKernelName.FindStringSubmatch(l.Info["name"]); m != nil {
+			out = append(out, analyze.Component{Name: "linux", Version: m[1], Type: "operating-system",
+				PURL: "pkg:generic/linux@" + m[1], CPE: "cpe:2.3:o:linux:linux_kernel:" + m[1] + ":*:*:*:*:*:*:*",
+				Source: "uimage-header", Path: fmt.Sprintf("uimage@0x%x", l.Offset)})
+		}
+	}
+	return out
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

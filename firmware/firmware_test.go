@@ -13,6 +13,7 @@ import (
 
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/firmware/internal/imagetest"
+	"github.com/iotcop/iotcop/internal/daemontest"
 )
 
 func writeImage(t *testing.T, data []byte) string {
@@ -259,5 +260,55 @@ func TestExtractDir(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out, "001-squashfs-0x0", "etc", "inittab"))
 	if err != nil || !strings.Contains(string(b), "getty") {
 		t.Errorf("extracted inittab: %q %v", b, err)
+	}
+}
+
+func TestComponents(t *testing.T) {
+	t.Parallel()
+	daemontest.Require(t, "busybox=busybox-static", "dropbear=dropbear-bin", "sshd=openssh-server")
+	entries := map[string]imagetest.Entry{
+		"usr/lib/opkg/status": {Content: "Package: uhttpd\nVersion: 2023-06-25-34a8a74d-2\nStatus: install user installed\nArchitecture: mips_24kc\n\nPackage: dnsmasq\nVersion: 2.89-4\nStatus: install user installed\n"},
+		"lib/apk/db/installed": {Content: "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\n\nP:zlib\nV:1.3.1-r0\n\n"},
+	}
+	copies := map[string]string{"/bin/busybox": "bin/busybox", "/usr/sbin/dropbear": "usr/sbin/dropbear", "/usr/sbin/sshd": "usr/sbin/sshd"}
+	for src, dst := range copies {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Skipf("%s: %v", src, err)
+		}
+		entries[dst] = imagetest.Entry{Content: string(b), Mode: 0o755}
+	}
+	root := imagetest.Rootfs(t, entries)
+	kernel := []byte("Linux version 5.10.176 (builder@buildhost) (gcc 12) #0 SMP\n")
+	img := imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "none", "MIPS OpenWrt Linux-5.10.176"), imagetest.Squashfs(t, root, "xz"))
+	res := analyzeImage(t, img)
+	bbVersion := strings.Fields(string(imagetest.Run(t, "", nil, "busybox")))[1] // "v1.35.0"
+	got := map[string]string{}
+	for _, c := range res.Components {
+		got[c.Name+"/"+c.Source] = c.Version
+	}
+	want := map[string]string{
+		"busybox/version-string": strings.TrimPrefix(bbVersion, "v"),
+		"uhttpd/opkg":            "2023-06-25-34a8a74d-2",
+		"dnsmasq/opkg":           "2.89-4",
+		"musl/apk":               "1.2.4-r2",
+		"zlib/apk":               "1.3.1-r0",
+		"linux/version-string":   "5.10.176",
+		"linux/uimage-header":    "5.10.176",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("component %s = %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+	for _, name := range []string{"dropbear/version-string", "openssh/version-string"} {
+		if got[name] == "" {
+			t.Errorf("component %s not found (all: %v)", name, got)
+		}
+	}
+	for _, c := range res.Components {
+		if c.Name == "busybox" && !strings.HasPrefix(c.CPE, "cpe:2.3:a:busybox:busybox:") {
+			t.Errorf("busybox CPE %q", c.CPE)
+		}
 	}
 }
