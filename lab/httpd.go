@@ -95,6 +95,10 @@ func (w *webAdmin) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.NotFound(rw, r)
 		return
 	}
+	if w.rs.SecurityTxt && r.URL.Path == "/.well-known/security.txt" {
+		w.securityTxt(rw)
+		return
+	}
 	if w.auth.form {
 		switch r.URL.Path {
 		case "/login.html", "/login.htm":
@@ -260,4 +264,12 @@ func (w *webAdmin) adminPage(rw http.ResponseWriter, _ *http.Request) {
 </body></html>
 `, w.title(), w.title(), html.EscapeString(w.dev.hostname), html.EscapeString(w.dev.serial),
 		w.dev.mac, html.EscapeString(w.dev.firmware), items.String())
+}
+
+// securityTxt serves an RFC 9116 policy that expires in half a year.
+func (w *webAdmin) securityTxt(rw http.ResponseWriter) {
+	domain := strings.ToLower(strings.ReplaceAll(w.dev.vendor, " ", "")) + ".example"
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(rw, "Contact: mailto:security@%s\nContact: https://%s/security\nExpires: %s\nPreferred-Languages: en\nPolicy: https://%s/disclosure-policy\n",
+		domain, domain, time.Now().UTC().Add(180*24*time.Hour).Format(time.RFC3339), domain)
 }

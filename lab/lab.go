@@ -81,6 +81,9 @@ type ServiceSpec struct {
 	// SharedHostKey makes devices of the same vendor and model share one SSH
 	// host key (as a firmware image baked with a key does).
 	SharedHostKey bool `yaml:"shared_host_key"`
+	// SecurityTxt serves a valid RFC 9116 vulnerability disclosure policy
+	// at /.well-known/security.txt (http and https).
+	SecurityTxt bool `yaml:"security_txt"`
 	// DescriptionPort is the TCP port serving the UPnP description XML that
 	// SSDP answers point to (default 49152).
 	DescriptionPort int `yaml:"description_port"`

@@ -31,11 +31,24 @@ func DefaultProtocols() []proto.Identifier {
 	}
 }
 
+// CheckOptions configures the default checks.
+type CheckOptions struct {
+	// Dict is the credential source; Budget the attempts per service.
+	Dict   *creds.Dictionary
+	Budget creds.Budget
+	// Manifest, when set, lists the services devices are expected to
+	// expose; every other listener is a finding.
+	Manifest *check.Manifest
+	// Disclosure checks security.txt; nil builds one that checks device web
+	// interfaces and only private manufacturer URLs.
+	Disclosure *check.Disclosure
+}
+
 // DefaultChecks builds the live checks in the order they must run:
 // unauthenticated access before credentials (a service open to anyone
-// needs no password guessing), credentials, then clear text, which uses
-// what the first two learnt.
-func DefaultChecks(protocols []proto.Identifier, dict *creds.Dictionary, budget creds.Budget) []check.Check {
+// needs no password guessing), credentials, then what uses their results
+// (clear text, exposure), then the crypto and disclosure audits.
+func DefaultChecks(protocols []proto.Identifier, opts CheckOptions) []check.Check {
 	auth := map[string]proto.Authenticator{}
 	probers := map[string]proto.OpenAccessProber{}
 	for _, p := range protocols {
@@ -46,11 +59,17 @@ func DefaultChecks(protocols []proto.Identifier, dict *creds.Dictionary, budget 
 			probers[o.Name()] = o
 		}
 	}
+	disc := opts.Disclosure
+	if disc == nil {
+		disc, _ = check.NewDisclosure("") // an empty URL cannot fail
+	}
 	return []check.Check{
 		&check.UnauthenticatedAccess{Probers: probers},
-		&check.DefaultCredentials{Auth: auth, Dict: dict, Budget: budget},
+		&check.DefaultCredentials{Auth: auth, Dict: opts.Dict, Budget: opts.Budget},
 		check.Cleartext{},
+		&check.ExposedServices{SNMP: probers["snmp"], Manifest: opts.Manifest},
 		check.WeakSSH{},
 		&check.WeakTLS{},
+		disc,
 	}
 }

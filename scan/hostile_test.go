@@ -100,7 +100,7 @@ func TestHostilePeers(t *testing.T) {
 	}
 	protocols := DefaultProtocols()
 	sc := New(Options{Ports: ports, Timeout: 500 * time.Millisecond, BannerWait: 300 * time.Millisecond}, protocols,
-		DefaultChecks(protocols, dict, creds.Budget{PerService: 4}))
+		DefaultChecks(protocols, CheckOptions{Dict: dict, Budget: creds.Budget{PerService: 4}}))
 	set := target.Set{Include: []target.Range{{From: netip.MustParseAddr(host), To: netip.MustParseAddr(host)}}}
 
 	var before runtime.MemStats

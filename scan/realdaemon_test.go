@@ -146,7 +146,7 @@ func TestRealDaemons(t *testing.T) {
 	protocols := DefaultProtocols()
 	// 2s per round trip: BusyBox login answers a failure only after ~3s
 	// of sleep split over two reads.
-	sc := New(Options{Ports: ports, Timeout: 2 * time.Second}, protocols, DefaultChecks(protocols, dict, creds.DefaultBudget()))
+	sc := New(Options{Ports: ports, Timeout: 2 * time.Second}, protocols, DefaultChecks(protocols, CheckOptions{Dict: dict, Budget: creds.DefaultBudget()}))
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // a hang guard only
 	defer cancel()
 	rep, err := sc.Run(ctx, set)

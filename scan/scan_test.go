@@ -35,7 +35,7 @@ func TestIPv6Loopback(t *testing.T) {
 	}
 	dict, _ := creds.Builtin()
 	protocols := DefaultProtocols()
-	sc := New(Options{Ports: []sweep.Port{{Number: port, Transport: "tcp"}}, Timeout: time.Second}, protocols, DefaultChecks(protocols, dict, creds.DefaultBudget()))
+	sc := New(Options{Ports: []sweep.Port{{Number: port, Transport: "tcp"}}, Timeout: time.Second}, protocols, DefaultChecks(protocols, CheckOptions{Dict: dict, Budget: creds.DefaultBudget()}))
 	rep, err := sc.Run(context.Background(), set)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/iotcop/iotcop/check"
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/scan"
@@ -31,6 +32,8 @@ type scanFlags struct {
 	credsFile   string
 	aggressive  bool
 	budget      int
+	manifest    string
+	vendorURL   string
 	out         outputFlags
 }
 
@@ -46,6 +49,8 @@ func (s *scanFlags) registerScanTuning(cmd *cobra.Command) {
 	f.StringVar(&s.credsFile, "creds", "", "try the user:pass pairs in this file instead of the built-in dictionaries")
 	f.BoolVar(&s.aggressive, "aggressive", false, "raise the login attempt budget and parallelism (may lock accounts)")
 	f.IntVar(&s.budget, "budget", 0, "credential attempts per service (default 8, or 1000 with --aggressive)")
+	f.StringVar(&s.manifest, "expected", "", "YAML or RFC 8520 MUD file of the services devices should expose; every other listener is a finding")
+	f.StringVar(&s.vendorURL, "vendor-url", "", "manufacturer site to check for a security.txt vulnerability disclosure policy (may be public: contacted only when given)")
 	s.out.register(cmd)
 }
 
@@ -127,6 +132,16 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	if s.budget > 0 {
 		budget.PerService = s.budget
 	}
+	var manifest *check.Manifest
+	if s.manifest != "" {
+		if manifest, err = check.LoadManifest(s.manifest); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	disc, err := check.NewDisclosure(s.vendorURL)
+	if err != nil {
+		return nil, usageError{err}
+	}
 	opts := scan.Options{
 		Ports: ports, Rate: s.rate, PerHost: perHost, Hosts: s.hosts, Timeout: s.timeout,
 		Retries: s.retries, NoChecks: s.noChecks, Version: Version,
@@ -141,6 +156,6 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 		defer func() { bar.SetTotal(-1, true); progress.Wait() }()
 	}
 	protocols := scan.DefaultProtocols()
-	sc := scan.New(opts, protocols, scan.DefaultChecks(protocols, dict, budget))
+	sc := scan.New(opts, protocols, scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Manifest: manifest, Disclosure: disc}))
 	return sc.Run(ctx, set)
 }
