@@ -267,7 +267,7 @@ func TestComponents(t *testing.T) {
 	t.Parallel()
 	daemontest.Require(t, "busybox=busybox-static", "dropbear=dropbear-bin", "sshd=openssh-server")
 	entries := map[string]imagetest.Entry{
-		"usr/lib/opkg/status": {Content: "Package: uhttpd\nVersion: 2023-06-25-34a8a74d-2\nStatus: install user installed\nArchitecture: mips_24kc\n\nPackage: dnsmasq\nVersion: 2.89-4\nStatus: install user installed\n"},
+		"usr/lib/opkg/status":  {Content: "Package: uhttpd\nVersion: 2023-06-25-34a8a74d-2\nStatus: install user installed\nArchitecture: mips_24kc\n\nPackage: dnsmasq\nVersion: 2.89-4\nStatus: install user installed\n"},
 		"lib/apk/db/installed": {Content: "C:Q1abc=\nP:musl\nV:1.2.4-r2\nA:x86_64\n\nP:zlib\nV:1.3.1-r0\n\n"},
 	}
 	copies := map[string]string{"/bin/busybox": "bin/busybox", "/usr/sbin/dropbear": "usr/sbin/dropbear", "/usr/sbin/sshd": "usr/sbin/sshd"}

@@ -118,3 +118,28 @@ func TestFactoryStateTelnet(t *testing.T) {
 		t.Errorf("factory-state telnet: %+v", fs[0])
 	}
 }
+
+func TestSSHRootPasswordLogin(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  int
+	}{
+		{"sshd root yes", map[string]string{"etc/ssh/sshd_config": "Port 22\nPermitRootLogin yes\n"}, 1},
+		{"sshd root yes, no passwords", map[string]string{"etc/ssh/sshd_config": "PermitRootLogin yes\nPasswordAuthentication no\n"}, 0},
+		{"sshd defaults", map[string]string{"etc/ssh/sshd_config": "Port 22\n"}, 0},
+		{"sshd root only in a Match block", map[string]string{"etc/ssh/sshd_config": "Match Address 10.0.0.1\n PermitRootLogin yes\n"}, 0},
+		{"openwrt dropbear defaults", map[string]string{"etc/config/dropbear": "config dropbear\n\toption PasswordAuth 'on'\n\toption Port '22'\n"}, 1},
+		{"openwrt dropbear root off", map[string]string{"etc/config/dropbear": "config dropbear\n\toption RootPasswordAuth 'off'\n"}, 0},
+		{"dropbear started plain", map[string]string{"etc/init.d/S50dropbear": "#!/bin/sh\n/usr/sbin/dropbear -p 22 -r /etc/dropbear/key\n"}, 1},
+		{"dropbear -g", map[string]string{"etc/init.d/S50dropbear": "dropbear -g -p 22\n"}, 0},
+		{"dropbear -sw", map[string]string{"etc/init.d/S50dropbear": "dropbear -sw\n"}, 0},
+	} {
+		tree := treeOf(t, tc.files)
+		fs, err := Run(context.Background(), tree, []Analyzer{NewBootServices()})
+		if err != nil || len(fs) != tc.want {
+			t.Errorf("%s: %d findings (%v), want %d", tc.name, len(fs), fs, tc.want)
+		}
+	}
+}

@@ -40,6 +40,8 @@ func isBootScript(p string) bool {
 		return true
 	case strings.HasSuffix(base, ".service") && (strings.Contains(dir, "/systemd/")):
 		return true
+	case p == "/etc/ssh/sshd_config", p == "/etc/config/dropbear":
+		return true
 	}
 	return false
 }
@@ -74,6 +76,34 @@ var daemons = []daemon{
 var allowedBefore = map[string]bool{"busybox": true, "exec": true, "nohup": true, "start-stop-daemon": true,
 	"procd_set_param": true, "command": true, "service_start": true, "&&": true, ";": true, "then": true,
 	"do": true, "else": true, "ExecStart": true, "server": true, "tcpsvd": true, "udpsvd": true, "setsid": true}
+
+// startedProgram returns the arguments of the program among names that a
+// script line starts, and whether it starts one.
+func startedProgram(line string, names ...string) ([]string, bool) {
+	line = strings.TrimSpace(line)
+	if i := strings.Index(line, " #"); i >= 0 {
+		line = line[:i]
+	}
+	line = strings.ReplaceAll(line, "ExecStart=", "ExecStart ")
+	words := strings.Fields(line)
+	for i, w := range words {
+		base := path.Base(strings.Trim(w, `"'`))
+		for _, n := range names {
+			if base != n {
+				continue
+			}
+			for _, p := range words[:i] {
+				pb := path.Base(strings.Trim(p, `"'`))
+				if !allowedBefore[pb] && !strings.HasPrefix(p, "-") && !strings.Contains(p, "=") &&
+					!(len(pb) > 0 && pb[0] >= '0' && pb[0] <= '9') {
+					return nil, false
+				}
+			}
+			return words[i+1:], true
+		}
+	}
+	return nil, false
+}
 
 // startedDaemon returns the daemon a script line starts and its argument
 // words, if any.
@@ -133,10 +163,19 @@ func (b *BootServices) Analyze(ctx context.Context, _ *unpack.Tree, files []*unp
 				out = append(out, fd)
 			}
 		}
+		if fd, handled := sshRootPasswords(f, text); handled {
+			if fd.Check != "" {
+				add(fd)
+			}
+			continue
+		}
 		for i, raw := range strings.Split(text, "\n") {
 			line := strings.TrimSpace(raw)
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
+			}
+			if args, ok := startedProgram(line, "dropbear"); ok && !hasAnyFlag(args, "-s", "-g", "-w") {
+				add(rootPasswordFinding(f, i+1, "dropbear started without -s, -g or -w", line))
 			}
 			switch {
 			case f.Name == "/etc/inittab":
@@ -240,3 +279,76 @@ func redactCommand(line string) string {
 	}
 	return line
 }
+
+// hasAnyFlag reports whether args hold one of the flags, alone or
+// combined ("-sg").
+func hasAnyFlag(args []string, flags ...string) bool {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") || strings.HasPrefix(a, "--") {
+			continue
+		}
+		for _, f := range flags {
+			if strings.Contains(a[1:], f[1:]) && len(a) <= 4 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func rootPasswordFinding(f *unpack.File, line int, why, entry string) finding.Finding {
+	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: []string{"5.6-1"}, Severity: finding.Low,
+		Title: "SSH server accepts password logins for root", Path: f.Path(),
+		Evidence:    layerEvidence(f, map[string]any{"service": "ssh", "line": line, "why": why, "entry": redactCommand(entry)}),
+		Remediation: "Disable password logins for root (dropbear -g or -w, PermitRootLogin prohibit-password) and use per-unit keys."}
+}
+
+// sshRootPasswords judges sshd_config and OpenWrt's dropbear UCI config.
+func sshRootPasswords(f *unpack.File, text string) (finding.Finding, bool) {
+	switch f.Name {
+	case "/etc/ssh/sshd_config":
+		root, pw, line := "prohibit-password", "yes", 0
+		for i, l := range strings.Split(text, "\n") {
+			w := strings.Fields(l)
+			if len(w) < 2 || strings.HasPrefix(w[0], "#") {
+				continue
+			}
+			k := strings.ToLower(w[0])
+			if k == "match" {
+				break // only the global settings count
+			}
+			switch k {
+			case "permitrootlogin":
+				root, line = strings.ToLower(w[1]), i+1
+			case "passwordauthentication":
+				pw = strings.ToLower(w[1])
+			}
+		}
+		if root == "yes" && pw != "no" {
+			return rootPasswordFinding(f, line, "PermitRootLogin yes with password authentication", "PermitRootLogin yes"), true
+		}
+		return finding.Finding{}, true
+	case "/etc/config/dropbear":
+		pwAuth, rootAuth := true, true // dropbear's UCI defaults
+		for _, l := range strings.Split(text, "\n") {
+			m := reUCIAnyOption.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			on := m[2] == "on" || m[2] == "1" || m[2] == "yes"
+			switch m[1] {
+			case "PasswordAuth":
+				pwAuth = on
+			case "RootPasswordAuth":
+				rootAuth = on
+			}
+		}
+		if pwAuth && rootAuth {
+			return rootPasswordFinding(f, 0, "PasswordAuth and RootPasswordAuth are on (the defaults)", "config dropbear"), true
+		}
+		return finding.Finding{}, true
+	}
+	return finding.Finding{}, false
+}
+
+var reUCIAnyOption = regexp.MustCompile(`^\s*option\s+(\S+)\s+['"]?([^'"\s]*)['"]?`)
