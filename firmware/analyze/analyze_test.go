@@ -143,3 +143,30 @@ func TestSSHRootPasswordLogin(t *testing.T) {
 		}
 	}
 }
+
+func TestDisabledScriptsAreInfo(t *testing.T) {
+	t.Parallel()
+	start := "#!/bin/sh /etc/rc.common\nstart_service() {\n  procd_set_param command /usr/sbin/telnetd -F\n}\n"
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		enabled bool
+	}{
+		{"openwrt enabled", map[string]string{"etc/init.d/telnet": start, "etc/rc.d/S50telnet": "link"}, true},
+		{"openwrt disabled", map[string]string{"etc/init.d/telnet": start, "etc/rc.d/S10boot": "link"}, false},
+		{"sysv disabled", map[string]string{"etc/init.d/telnet": start, "etc/rc2.d/S01other": "x"}, false},
+		{"busybox rcS style", map[string]string{"etc/init.d/telnet": start}, true},
+		{"systemd disabled", map[string]string{"lib/systemd/system/telnetd.service": "[Service]\nExecStart=/usr/sbin/telnetd -F\n"}, false},
+		{"systemd enabled", map[string]string{"lib/systemd/system/telnetd.service": "[Service]\nExecStart=/usr/sbin/telnetd -F\n",
+			"etc/systemd/system/multi-user.target.wants/telnetd.service": "link"}, true},
+	} {
+		fs, err := Run(context.Background(), treeOf(t, tc.files), []Analyzer{NewBootServices()})
+		if err != nil || len(fs) != 1 {
+			t.Errorf("%s: %v %v", tc.name, fs, err)
+			continue
+		}
+		if got := fs[0].Severity != finding.Info; got != tc.enabled {
+			t.Errorf("%s: severity %v, want enabled=%v", tc.name, fs[0].Severity, tc.enabled)
+		}
+	}
+}

@@ -157,9 +157,16 @@ func (b *BootServices) Analyze(ctx context.Context, _ *unpack.Tree, files []*unp
 		}
 		text := string(f.Data())
 		seen := map[string]bool{}
+		enabled, how := scriptEnabled(f)
 		add := func(fd finding.Finding) {
 			if k := fd.Title; !seen[k] {
 				seen[k] = true
+				if !enabled {
+					fd.Severity = finding.Info
+					fd.Title += " (installed but not enabled)"
+					fd.Evidence["enabled"] = false
+					fd.Evidence["enabled_by"] = how
+				}
 				out = append(out, fd)
 			}
 		}
@@ -352,3 +359,46 @@ func sshRootPasswords(f *unpack.File, text string) (finding.Finding, bool) {
 }
 
 var reUCIAnyOption = regexp.MustCompile(`^\s*option\s+(\S+)\s+['"]?([^'"\s]*)['"]?`)
+
+// scriptEnabled tells whether a unit or init script is started at boot:
+// systemd units need a link in a *.wants folder, OpenWrt scripts a
+// /etc/rc.d/S??name link, SysV scripts an /etc/rc?.d/S??name link (when
+// the image has those folders; BusyBox rcS setups run what they name).
+func scriptEnabled(f *unpack.File) (bool, string) {
+	dir, base := path.Split(f.Name)
+	s := f.FS()
+	switch {
+	case strings.HasSuffix(base, ".service") && !strings.HasPrefix(dir, "/etc/systemd/system/"):
+		for _, g := range s.Files() {
+			if strings.Contains(g.Name, ".wants/") && path.Base(g.Name) == base {
+				return true, g.Name
+			}
+		}
+		return false, "no link in a systemd *.wants folder"
+	case dir == "/etc/init.d/":
+		hasRC, hasSysV := false, false
+		for _, g := range s.Files() {
+			gd, gb := path.Split(g.Name)
+			isLink := len(gb) > 3 && gb[0] == 'S' && gb[1] >= '0' && gb[1] <= '9' && strings.TrimLeft(gb[1:], "0123456789") == base
+			switch {
+			case gd == "/etc/rc.d/":
+				hasRC = true
+				if isLink {
+					return true, g.Name
+				}
+			case strings.HasPrefix(gd, "/etc/rc") && strings.HasSuffix(gd, ".d/") && gd != "/etc/rc.d/" && gd != "/etc/init.d/":
+				hasSysV = true
+				if isLink {
+					return true, g.Name
+				}
+			}
+		}
+		if hasRC {
+			return false, "no /etc/rc.d/S??" + base + " link"
+		}
+		if hasSysV {
+			return false, "no /etc/rc?.d/S??" + base + " link"
+		}
+	}
+	return true, ""
+}
