@@ -33,6 +33,12 @@ type Options struct {
 	MaxRatio float64
 	// Workers bounds parallel decompression (default: the CPUs).
 	Workers int
+	// OSV is a folder or zip of OSV JSON records; when set (or OSVDatabase
+	// is), components are matched against it (known-vulnerability).
+	OSV string
+	// OSVDatabase is an already loaded database (takes precedence over
+	// OSV; load once with analyze.LoadOSV when analysing many images).
+	OSVDatabase *analyze.OSVDatabase
 	// Analyzers replaces analyze.Default(). Some analyzers keep state for
 	// one image: pass fresh instances for each call.
 	Analyzers []analyze.Analyzer
@@ -101,6 +107,12 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	if uo.MaxTotalBytes > 0 && int64(len(data)) > uo.MaxTotalBytes {
 		return nil, fmt.Errorf("firmware image %s is %d bytes, over the %d byte budget", imagePath, len(data), uo.MaxTotalBytes)
 	}
+	osv := opts.OSVDatabase
+	if osv == nil && opts.OSV != "" {
+		if osv, err = analyze.LoadOSV(opts.OSV); err != nil {
+			return nil, err
+		}
+	}
 	sum := sha256.Sum256(data)
 	analyzers := opts.Analyzers
 	if analyzers == nil {
@@ -141,7 +153,19 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	if err != nil {
 		errs = append(errs, err)
 	}
-	res.Components = append(inventory.List(), headerComponents(res.Layers)...)
+	res.Components = inventory.List()
+	have := map[string]bool{}
+	for _, c := range res.Components {
+		have[c.Name+"@"+c.Version] = true
+	}
+	for _, c := range headerComponents(res.Layers) {
+		if !have[c.Name+"@"+c.Version] {
+			res.Components = append(res.Components, c)
+		}
+	}
+	if osv != nil {
+		findings = append(findings, osv.Match(res.Components)...)
+	}
 	wholeFindings, err := analyze.Run(ctx, tree, whole)
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("analysing %s: %w", imagePath, ctx.Err())

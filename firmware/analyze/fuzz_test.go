@@ -28,3 +28,14 @@ func FuzzBootAndAccountFiles(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCompareVersions(f *testing.F) {
+	f.Add("1.36.1", "1:1.35.0-4~rc1")
+	f.Add("1.1.1w", "2022.83")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if x, y := compareVersions(a, b), compareVersions(b, a); x != -y {
+			t.Fatalf("compareVersions(%q,%q)=%d but reversed %d", a, b, x, y)
+		}
+		inRange(a, []map[string]string{{"introduced": "0"}, {"fixed": b}})
+	})
+}
