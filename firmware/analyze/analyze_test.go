@@ -170,3 +170,19 @@ func TestDisabledScriptsAreInfo(t *testing.T) {
 		}
 	}
 }
+
+func TestPuTTYKeys(t *testing.T) {
+	t.Parallel()
+	tree := treeOf(t, map[string]string{
+		"root/id.ppk":  "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: x\nPublic-Lines: 2\nAAAA\nBBBB\nPrivate-Lines: 1\nCCCC\nPrivate-MAC: 00\n",
+		"root/enc.ppk": "PuTTY-User-Key-File-2: ssh-rsa\r\nEncryption: aes256-cbc\r\nPrivate-Lines: 14\r\n",
+		"doc/ppk.txt":  "PuTTY-User-Key-File-3 is the header of a .ppk file\n",
+	})
+	fs, err := Run(context.Background(), tree, []Analyzer{NewPrivateKeys()})
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("findings %v, err %v", fs, err)
+	}
+	if fs[0].Evidence["key_type"] != "ssh-rsa" || fs[0].Evidence["encrypted"] != true || fs[1].Evidence["key_type"] != "ssh-ed25519" || fs[1].Evidence["encrypted"] != false {
+		t.Errorf("ppk findings: %+v", fs)
+	}
+}

@@ -76,6 +76,11 @@ func (k *PrivateKeys) Analyze(ctx context.Context, _ *unpack.Tree, files []*unpa
 		if ki, ok := dropbearKey(data); ok {
 			keys = append(keys, ki)
 		}
+		if bytes.HasPrefix(data, []byte("PuTTY-User-Key-File-")) {
+			if ki, ok := puttyKey(data); ok {
+				keys = append(keys, ki)
+			}
+		}
 		if len(keys) == 0 && len(data) < 16<<10 && data[0] == 0x30 {
 			if ki, ok := derKey(data); ok {
 				keys = append(keys, ki)
@@ -284,6 +289,34 @@ func dropbearKey(b []byte) (keyInfo, bool) {
 		ki.bits = 256
 		return ki, len(vals[0]) == 64
 	}
+}
+
+// puttyKey reads the header of a PuTTY .ppk file: the algorithm, the
+// encryption, and that private lines are present.
+func puttyKey(b []byte) (keyInfo, bool) {
+	ki := keyInfo{format: "PuTTY"}
+	var algo, enc string
+	var private bool
+	for i, line := range strings.Split(string(b[:min(len(b), 64<<10)]), "\n") {
+		k, v, ok := strings.Cut(strings.TrimRight(line, "\r"), ": ")
+		if !ok {
+			continue
+		}
+		switch {
+		case i == 0 && strings.HasPrefix(k, "PuTTY-User-Key-File-"):
+			algo = v
+		case k == "Encryption":
+			enc = v
+		case k == "Private-Lines":
+			private = v != "0" && v != ""
+		}
+	}
+	if algo == "" || !private {
+		return ki, false
+	}
+	ki.typ = algo
+	ki.encrypted = enc != "none"
+	return ki, true
 }
 
 type wireReader struct{ b []byte }

@@ -93,7 +93,7 @@ func (o Options) withDefaults() Options {
 // formats match at one offset the earlier one wins.
 func Default(workers int) []Unpacker {
 	return []Unpacker{
-		UImage{}, FIT{}, TRX{}, UBI{}, UBIFS{}, SquashFS{Workers: workers},
+		UImage{}, FIT{}, TRX{}, TPLink{}, UBI{}, UBIFS{}, SquashFS{Workers: workers},
 		Ext{}, CramFS{}, JFFS2{}, CPIO{}, Tar{}, Zip{},
 		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZ4Legacy{}, LZOP{}, LZMA{},
 	}

@@ -140,3 +140,8 @@ func FuzzLZOPAndLZ4Legacy(f *testing.F) {
 		fuzzOne(t, LZ4Legacy{}, data)
 	})
 }
+
+func FuzzTPLink(f *testing.F) {
+	f.Add(tplinkImage([]byte("kernel"), imagetest.CPIO(f, seedRoot(f), "newc"), 0x400))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, TPLink{}, data) })
+}

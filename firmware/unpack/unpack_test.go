@@ -3,6 +3,7 @@ package unpack
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -374,5 +375,41 @@ func TestUBIAndUBIFS(t *testing.T) {
 			}
 			checkSample(t, tree)
 		})
+	}
+}
+
+// tplinkImage lays out a TP-Link v1 firmware as mktplinkfw does: the
+// 512-byte header, the kernel at 0x200, the root filesystem after it.
+func tplinkImage(kernel, rootfs []byte, rootfsOff int) []byte {
+	img := make([]byte, rootfsOff+len(rootfs))
+	be := func(off int, v uint32) { binary.BigEndian.PutUint32(img[off:], v) }
+	be(0, 1)
+	copy(img[4:], "TP-LINK Technologies")
+	copy(img[28:], "ver. 1.0")
+	be(64, 0x08410001)
+	be(68, 1)
+	be(0x7c, uint32(len(img)))
+	be(0x80, 0x200)
+	be(0x84, uint32(len(kernel)))
+	be(0x88, uint32(rootfsOff))
+	be(0x8c, uint32(len(rootfs)))
+	copy(img[0x200:], kernel)
+	copy(img[rootfsOff:], rootfs)
+	return img
+}
+
+func TestTPLink(t *testing.T) {
+	t.Parallel()
+	kernel := imagetest.Compress(t, []byte(strings.Repeat("Linux version 4.14.171 ", 400)), "lzma")
+	sq := imagetest.Squashfs(t, sampleRoot(t), "xz")
+	img := tplinkImage(kernel, sq, 0x100000)
+	tree := unpackBytes(t, img, Options{})
+	l := findLayer(tree, "tplink")
+	if l == nil || l.Status != StatusUnpacked || l.Info["vendor"] != "TP-LINK Technologies" || l.Info["hardware_id"] != "0x08410001 rev 1" {
+		t.Fatalf("tplink layer:\n%s", dumpLayers(tree))
+	}
+	checkSample(t, tree)
+	if findLayer(tree, "lzma") == nil {
+		t.Errorf("kernel not decompressed:\n%s", dumpLayers(tree))
 	}
 }
