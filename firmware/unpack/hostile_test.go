@@ -298,3 +298,17 @@ func TestManyFalseCandidates(t *testing.T) {
 	}
 	checkSample(t, tree)
 }
+
+// Vendor SquashFS LZMA blocks drop the 8-byte size field of lzma_alone.
+func TestSquashLZMAWithoutSizeField(t *testing.T) {
+	t.Parallel()
+	block := bytes.Repeat([]byte("root:x:0:0:root:/root:/bin/sh\n"), 4000)[:65536]
+	std := imagetest.Compress(t, block, "lzma")
+	vendor := append(append([]byte(nil), std[:5]...), std[13:]...)
+	for name, src := range map[string][]byte{"standard": std, "vendor": vendor} {
+		got, err := decodeSquashLZMA(src, 65536)
+		if err != nil || !bytes.Equal(got, block) {
+			t.Errorf("%s: %d bytes, err %v", name, len(got), err)
+		}
+	}
+}
