@@ -59,8 +59,10 @@ func BusyboxTelnetd(t TB, o TelnetdOptions) Service {
 	hash := CryptSHA512(t, o.Password)
 	passwd, shadow := "root:x:0:0:root:/root:/bin/sh\n", "root:"+hash+":19000:0:99999:7:::\n"
 	if o.User != "root" {
+		// root keeps a password of its own, as on a device: a locked
+		// entry ("*") makes BusyBox login answer "bad salt" at once.
 		passwd += o.User + ":x:1000:1000:" + o.User + ":/home/user:/bin/sh\n"
-		shadow = "root:*:19000:0:99999:7:::\n" + o.User + ":" + hash + ":19000:0:99999:7:::\n"
+		shadow = "root:" + CryptSHA512(t, StrongPassword()) + ":19000:0:99999:7:::\n" + o.User + ":" + hash + ":19000:0:99999:7:::\n"
 	}
 	WriteFile(t, root, "etc/passwd", passwd, 0o644)
 	WriteFile(t, root, "etc/shadow", shadow, 0o600)

@@ -1,20 +1,8 @@
 package httpproto
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/md5"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/hex"
-	"encoding/pem"
-	"fmt"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/iotcop/iotcop/internal/daemontest"
 	"github.com/iotcop/iotcop/proto"
@@ -39,138 +27,15 @@ DHCP <input type="checkbox" name="dhcp" checked>
 const itWorks = `<html><head><title>It works!</title></head><body><h1>It works!</h1>
 <p>This is the default web page for this server.</p></body></html>`
 
-func freePort(t *testing.T, host string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startBusybox runs the real BusyBox httpd with conf as its httpd.conf.
-func startBusybox(t *testing.T, conf string, files map[string]string) proto.Endpoint {
-	t.Helper()
-	daemontest.Require(t, "busybox=busybox-static")
-	host := daemontest.Addr()
-	port := freePort(t, host)
-	dir := t.TempDir()
-	www := dir + "/www"
-	daemontest.WriteFile(t, www, ".keep", "", 0o644)
-	for name, content := range files {
-		daemontest.WriteFile(t, www, name, content, 0o644)
-	}
-	cfg := daemontest.WriteFile(t, dir, "httpd.conf", conf, 0o644)
-	daemontest.Start(t, "busybox", "httpd", "-f", "-p", net.JoinHostPort(host, fmt.Sprint(port)), "-h", www, "-c", cfg)
-	daemontest.WaitTCP(t, host, port)
-	return proto.Endpoint{Host: host, Port: port, Transport: "tcp", Timeout: 2 * time.Second}
-}
-
-// startLighttpd runs the real lighttpd with the given extra configuration;
-// with tlsOn it listens with a self-signed certificate made here.
-func startLighttpd(t *testing.T, extra string, tlsOn bool, files map[string]string) proto.Endpoint {
-	t.Helper()
-	daemontest.Require(t, "lighttpd")
-	if tlsOn {
-		daemontest.Require(t, "/usr/lib/lighttpd/mod_openssl.so=lighttpd-mod-openssl")
-	}
-	host := daemontest.Addr()
-	port := freePort(t, host)
-	dir := t.TempDir()
-	www := dir + "/www"
-	daemontest.WriteFile(t, www, "index.html", itWorks, 0o644)
-	for name, content := range files {
-		daemontest.WriteFile(t, www, name, content, 0o644)
-	}
-	modules := `"mod_auth", "mod_authn_file"`
-	tlsConf := ""
-	if tlsOn {
-		certPEM, keyPEM := selfSigned(t, host)
-		cert := daemontest.WriteFile(t, dir, "cert.pem", certPEM, 0o600)
-		key := daemontest.WriteFile(t, dir, "key.pem", keyPEM, 0o600)
-		modules += `, "mod_openssl"`
-		tlsConf = fmt.Sprintf("ssl.engine = \"enable\"\nssl.pemfile = %q\nssl.privkey = %q\n", cert, key)
-	}
-	conf := fmt.Sprintf(`server.document-root = %q
-server.bind = %q
-server.port = %d
-server.modules = (%s)
-server.errorlog = %q
-mimetype.assign = (".html" => "text/html")
-index-file.names = ("index.html")
-%s
-%s
-`, www, host, port, modules, dir+"/error.log", tlsConf, extra)
-	cfg := daemontest.WriteFile(t, dir, "lighttpd.conf", conf, 0o644)
-	daemontest.Start(t, "lighttpd", "-D", "-f", cfg)
-	daemontest.WaitTCP(t, host, port)
-	return proto.Endpoint{Host: host, Port: port, Transport: "tcp", TLS: tlsOn, Timeout: 2 * time.Second}
-}
-
-// htdigestFile writes a lighttpd htdigest user file line.
-func htdigestLine(user, realm, pass string) string {
-	sum := md5.Sum([]byte(user + ":" + realm + ":" + pass))
-	return user + ":" + realm + ":" + hex.EncodeToString(sum[:]) + "\n"
-}
-
-// selfSigned makes a throwaway certificate for host.
-func selfSigned(t *testing.T, host string) (certPEM, keyPEM string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: "iotcop test camera"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		IPAddresses:  []net.IP{net.ParseIP(host)},
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
-}
-
 func identify(t *testing.T, ep proto.Endpoint) (*proto.Identity, error) {
 	t.Helper()
-	ctx := daemontest.Context(t)
-	conn, err := ep.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	return New().Identify(ctx, conn, nil, ep)
+	return daemontest.Identify(t, New(), ep)
 }
 
 // tryAll opens a session and tries each credential, returning outcomes.
 func tryAll(t *testing.T, ep proto.Endpoint, id *proto.Identity, creds ...proto.Credential) []proto.LoginResult {
 	t.Helper()
-	ctx := daemontest.Context(t)
-	sess, err := New().Open(ctx, ep, id)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer sess.Close()
-	var out []proto.LoginResult
-	for _, c := range creds {
-		res, err := sess.Try(ctx, c)
-		if err != nil {
-			t.Fatalf("Try(%v): %v", c, err)
-		}
-		out = append(out, res)
-	}
-	return out
+	return daemontest.TryAll(t, New(), ep, id, creds...)
 }
 
 func wantInfo(t *testing.T, id *proto.Identity, want map[string]string) {
@@ -184,7 +49,8 @@ func wantInfo(t *testing.T, id *proto.Identity, want map[string]string) {
 
 func TestBusyboxBasicAuthOnRoot(t *testing.T) {
 	t.Parallel()
-	ep := startBusybox(t, "/:admin:s3cret\n", map[string]string{"index.html": adminPage})
+	ep := daemontest.BusyboxHttpd(t, daemontest.BusyboxHttpdOptions{Auth: daemontest.HTTPAuth{User: "admin", Password: "s3cret"},
+		Files: map[string]string{"index.html": adminPage}}).Endpoint()
 	id, err := identify(t, ep)
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
@@ -216,7 +82,8 @@ func TestBusyboxBasicAuthOnRoot(t *testing.T) {
 
 func TestBusyboxProtectedAdminDir(t *testing.T) {
 	t.Parallel()
-	ep := startBusybox(t, "/admin:user:pass\n", map[string]string{"index.html": itWorks, "admin/index.html": adminPage})
+	ep := daemontest.BusyboxHttpd(t, daemontest.BusyboxHttpdOptions{Auth: daemontest.HTTPAuth{Path: "/admin", User: "user", Password: "pass"},
+		Files: map[string]string{"index.html": itWorks, "admin/index.html": adminPage}}).Endpoint()
 	id, err := identify(t, ep)
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
@@ -242,7 +109,8 @@ func TestBusyboxProtectedAdminDir(t *testing.T) {
 
 func TestBusyboxOpenAdminPage(t *testing.T) {
 	t.Parallel()
-	ep := startBusybox(t, "", map[string]string{"index.html": adminPage})
+	ep := daemontest.BusyboxHttpd(t, daemontest.BusyboxHttpdOptions{Auth: daemontest.HTTPAuth{None: true},
+		Files: map[string]string{"index.html": adminPage}}).Endpoint()
 	id, err := identify(t, ep)
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
@@ -262,7 +130,8 @@ func TestBusyboxOpenAdminPage(t *testing.T) {
 
 func TestBusyboxHardened(t *testing.T) {
 	t.Parallel()
-	ep := startBusybox(t, "/:admin:Xk9-long-unique-pass\n", map[string]string{"index.html": adminPage})
+	ep := daemontest.BusyboxHttpd(t, daemontest.BusyboxHttpdOptions{Auth: daemontest.HTTPAuth{User: "admin"}, // a strong random password
+		Files: map[string]string{"index.html": adminPage}}).Endpoint()
 	res := tryAll(t, ep, nil, // no identity: Open discovers the login itself
 		proto.Credential{Username: "admin", Password: "admin"},
 		proto.Credential{Username: "root", Password: "root"},
@@ -279,13 +148,10 @@ func TestLighttpdBasicAndDigest(t *testing.T) {
 	for _, method := range []string{"basic", "digest"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			users := daemontest.WriteFile(t, dir, "htdigest", htdigestLine("admin", "NETGEAR R7000", "password"), 0o644)
-			extra := fmt.Sprintf(`auth.backend = "htdigest"
-auth.backend.htdigest.userfile = %q
-auth.require = ( "/admin/" => ( "method" => %q, "realm" => "NETGEAR R7000", "require" => "valid-user" ) )
-`, users, method)
-			ep := startLighttpd(t, extra, false, map[string]string{"admin/index.html": adminPage})
+			ep := daemontest.Lighttpd(t, daemontest.LighttpdOptions{
+				Auth:   daemontest.HTTPAuth{Path: "/admin/", User: "admin", Password: "password"},
+				Digest: method == "digest", Realm: "NETGEAR R7000",
+				Files: map[string]string{"index.html": itWorks, "admin/index.html": adminPage}}).Endpoint()
 			id, err := identify(t, ep)
 			if err != nil {
 				t.Fatalf("Identify: %v", err)
@@ -314,13 +180,8 @@ auth.require = ( "/admin/" => ( "method" => %q, "realm" => "NETGEAR R7000", "req
 
 func TestLighttpdTLS(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	users := daemontest.WriteFile(t, dir, "htdigest", htdigestLine("admin", "Camera", "12345"), 0o644)
-	extra := fmt.Sprintf(`auth.backend = "htdigest"
-auth.backend.htdigest.userfile = %q
-auth.require = ( "/" => ( "method" => "digest", "realm" => "Camera", "require" => "valid-user" ) )
-`, users)
-	ep := startLighttpd(t, extra, true, nil)
+	ep := daemontest.Lighttpd(t, daemontest.LighttpdOptions{Auth: daemontest.HTTPAuth{User: "admin", Password: "12345"},
+		Digest: true, Realm: "Camera", TLS: true, Files: map[string]string{"index.html": itWorks}}).Endpoint()
 	id, err := identify(t, ep)
 	if err != nil {
 		t.Fatalf("Identify: %v", err)
