@@ -97,47 +97,12 @@ type fakeFTP struct {
 
 func (f *fakeFTP) start(t *testing.T) proto.Endpoint {
 	t.Helper()
-	host := daemontest.Addr()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		conns = append(conns, c)
-		mu.Unlock()
-	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			track(c)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				f.serve(c, host, track)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return proto.Endpoint{Host: host, Port: ln.Addr().(*net.TCPAddr).Port, Transport: "tcp", Timeout: time.Second}
+	return daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+		f.serve(c, c.LocalAddr().(*net.TCPAddr).IP.String())
+	}).Endpoint(time.Second)
 }
 
-func (f *fakeFTP) serve(c net.Conn, host string, track func(net.Conn)) {
+func (f *fakeFTP) serve(c net.Conn, host string) {
 	if _, err := c.Write([]byte(f.greeting)); err != nil {
 		return
 	}
@@ -198,7 +163,7 @@ func (f *fakeFTP) serve(c net.Conn, host string, track func(net.Conn)) {
 			if err != nil {
 				return
 			}
-			track(dc)
+			_ = dc.SetDeadline(time.Now().Add(time.Second))
 			_, _ = dc.Write([]byte(f.listing))
 			dc.Close()
 			out = "226 Directory send OK.\r\n"

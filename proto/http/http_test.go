@@ -39,41 +39,7 @@ func serveHTTP(t *testing.T, handler http.Handler) proto.Endpoint {
 // serveRaw runs a raw TCP handler (for servers net/http cannot imitate).
 func serveRaw(t *testing.T, handler func(net.Conn)) proto.Endpoint {
 	t.Helper()
-	host := daemontest.Addr()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handler(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return proto.Endpoint{Host: host, Port: ln.Addr().(*net.TCPAddr).Port, Transport: "tcp", Timeout: 500 * time.Millisecond}
+	return daemontest.ServeTCP(t, "", 0, handler).Endpoint(500 * time.Millisecond)
 }
 
 const loginPage = `<html><head><title>Web Login</title></head><body>

@@ -66,42 +66,7 @@ func (f *fakeCamera) start(t *testing.T) proto.Endpoint {
 // serve runs handler for every connection on a fresh loopback address.
 func serve(t *testing.T, handler func(net.Conn)) proto.Endpoint {
 	t.Helper()
-	host := daemontest.Addr()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				handler(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	port := ln.Addr().(*net.TCPAddr).Port
-	return proto.Endpoint{Host: host, Port: port, Transport: "tcp", Timeout: 2 * time.Second}
+	return daemontest.ServeTCP(t, "", 0, handler).Endpoint(2 * time.Second)
 }
 
 type request struct {
