@@ -105,6 +105,10 @@ var realDevices = []realDevice{
 		start: func(t daemontest.TB) daemontest.Service {
 			return daemontest.Mosquitto(t, daemontest.MosquittoOptions{User: "admin"})
 		}},
+	{name: "mosquitto TLS listener, strong password", hardened: true, protocol: "mqtt",
+		start: func(t daemontest.TB) daemontest.Service {
+			return daemontest.Mosquitto(t, daemontest.MosquittoOptions{User: "admin", TLS: true})
+		}},
 	{name: "snmpd random community", hardened: true, protocol: "snmp", cleartext: true,
 		start: func(t daemontest.TB) daemontest.Service {
 			return daemontest.Snmpd(t, daemontest.SnmpdOptions{})
