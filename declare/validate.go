@@ -423,4 +423,3 @@ func reporting(ed standard.Edition) string {
 	}
 	return "5.0-1"
 }
-
