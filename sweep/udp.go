@@ -35,5 +35,5 @@ func udpProbes(port int) [][]byte {
 	case 5683, 5684:
 		return [][]byte{coap}
 	}
-	return [][]byte{coap, snmpV3, ssdp, mdns}
+	return [][]byte{coap, snmpV3, snmpV2, ssdp, mdns}
 }

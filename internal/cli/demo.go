@@ -21,7 +21,7 @@ device lab on 127.x.y.z addresses, scans every device with the default checks, p
 report, and says how many of the lab's planted flaws the scan found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := l.cfg()
+			cfg, err := l.cfg(e)
 			if err != nil {
 				return err
 			}
@@ -34,6 +34,11 @@ report, and says how many of the lab's planted flaws the scan found.`,
 			set, err := target.Parser{}.Build(ctx, running.Targets(), nil)
 			if err != nil {
 				return err
+			}
+			if !cmd.Flags().Changed("ports") {
+				// Scan every port the lab uses (they may have been moved
+				// above 1024 for an unprivileged user).
+				s.ports = "default," + labPorts(running.Devices())
 			}
 			start := time.Now()
 			rep, err := s.run(ctx, e, set)

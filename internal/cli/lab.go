@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,14 +26,71 @@ func (l *labFlags) register(cmd *cobra.Command, defaultDevices int) {
 	f.StringVar(&l.base, "base", lab.DefaultBase, "first loopback address handed to devices")
 }
 
-func (l *labFlags) cfg() (lab.Config, error) {
+// cfg loads the fleet and, for a user who may not bind privileged ports,
+// moves those ports up by 10000 (saying so on stderr).
+func (l *labFlags) cfg(e *env) (lab.Config, error) {
+	var cfg lab.Config
 	if l.config != "" {
-		return lab.LoadConfig(l.config)
+		var err error
+		if cfg, err = lab.LoadConfig(l.config); err != nil {
+			return lab.Config{}, err
+		}
+	} else {
+		if l.devices < 1 {
+			return lab.Config{}, usageError{fmt.Errorf("--devices must be at least 1")}
+		}
+		cfg = lab.DefaultConfig(l.devices)
 	}
-	if l.devices < 1 {
-		return lab.Config{}, usageError{fmt.Errorf("--devices must be at least 1")}
+	if lowest := cfg.LowestPort(); lowest < unprivilegedPortStart() {
+		fmt.Fprintf(e.stderr, "iotcop: not allowed to bind ports below %d here: lab ports below 1024 are moved up by %d (23 → %d)\n",
+			unprivilegedPortStart(), privilegedShift, 23+privilegedShift)
+		cfg = cfg.ShiftPrivilegedPorts(privilegedShift)
 	}
-	return lab.DefaultConfig(l.devices), nil
+	return cfg, nil
+}
+
+// privilegedShift is added to privileged lab ports for unprivileged users.
+const privilegedShift = 10000
+
+// unprivilegedPortStart is the lowest port this process may bind: 0 for
+// root, else the kernel's net.ipv4.ip_unprivileged_port_start (1024 when
+// it cannot be read).
+func unprivilegedPortStart() int {
+	if os.Geteuid() == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if err != nil {
+		return 1024
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 1024
+	}
+	return n
+}
+
+// labPorts lists every port the running lab's services listen on, as a
+// -p specification.
+func labPorts(devs []lab.RunningDevice) string {
+	seen := map[string]bool{}
+	var parts []string
+	add := func(transport string, port int) {
+		p := fmt.Sprintf("%d/%s", port, transport)
+		if !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	for _, d := range devs {
+		for _, s := range d.Services {
+			add(s.Transport, s.Port)
+			if s.DescriptionPort != 0 {
+				add("tcp", s.DescriptionPort)
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 func newLabCmd(e *env) *cobra.Command {
@@ -49,7 +107,7 @@ or any other scanner, without hardware. Stop it with Ctrl-C.`,
   iotcop lab --config my-fleet.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := l.cfg()
+			cfg, err := l.cfg(e)
 			if err != nil {
 				return err
 			}
