@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"strconv"
+	"strings"
 )
 
 // Tar unpacks a POSIX/GNU tar archive.
@@ -353,4 +354,75 @@ func (CPIO) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int
 			return off, err
 		}
 	}
+}
+
+// Ar unpacks Unix ar archives (System V/GNU), the outer layer of .deb
+// and older .ipk packages.
+type Ar struct{}
+
+// Format implements Unpacker.
+func (Ar) Format() string { return "ar" }
+
+// Magics implements Unpacker.
+func (Ar) Magics() []Magic { return []Magic{{0, []byte("!<arch>\n")}} }
+
+// Identify implements Unpacker: the first member header ends in "`\n".
+func (Ar) Identify(h []byte) bool { return len(h) >= 68 && string(h[66:68]) == "`\n" }
+
+// Unpack implements Unpacker.
+func (Ar) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink) (int64, error) {
+	b, err := readAtMost(r, size, size)
+	if err != nil && len(b) < 68 {
+		return 0, err
+	}
+	pos := int64(8)
+	var longNames []byte
+	for n := 0; pos+60 <= int64(len(b)); n++ {
+		if err := ctx.Err(); err != nil {
+			return pos, err
+		}
+		h := b[pos : pos+60]
+		if string(h[58:60]) != "`\n" {
+			if n == 0 {
+				return 0, fmt.Errorf("%w: bad ar member header", ErrNotFormat)
+			}
+			break // trailing data after the archive
+		}
+		sz, err := strconv.ParseInt(strings.TrimSpace(string(h[48:58])), 10, 64)
+		if err != nil || sz < 0 || pos+60+sz > int64(len(b)) {
+			return pos, fmt.Errorf("ar member %d: bad size %q", n, h[48:58])
+		}
+		name := strings.TrimRight(string(h[0:16]), " ")
+		data := b[pos+60 : pos+60+sz]
+		pos = alignUp(pos+60+sz, 2)
+		switch {
+		case name == "/" || name == "/SYM64/" || name == "__.SYMDEF":
+			continue // symbol table
+		case name == "//":
+			longNames = data
+			continue
+		case strings.HasPrefix(name, "/") && len(name) > 1:
+			off, err := strconv.Atoi(name[1:])
+			if err != nil || off >= len(longNames) {
+				return pos, fmt.Errorf("ar member %d: bad long name %q", n, name)
+			}
+			end := bytes.IndexAny(longNames[off:], "/\n")
+			if end < 0 {
+				end = len(longNames) - off
+			}
+			name = string(longNames[off : off+end])
+		case strings.HasPrefix(name, "#1/"): // BSD: name stored before the data
+			l, err := strconv.Atoi(name[3:])
+			if err != nil || l < 0 || int64(l) > sz {
+				return pos, fmt.Errorf("ar member %d: bad BSD name %q", n, name)
+			}
+			name, data = string(bytes.TrimRight(data[:l], "\x00")), data[l:]
+		}
+		name = strings.TrimSuffix(name, "/")
+		mode, _ := strconv.ParseUint(strings.TrimSpace(string(h[40:48])), 8, 32)
+		if err := s.fileBytes(name, fs.FileMode(mode&0o777), data, false); err != nil {
+			return pos, err
+		}
+	}
+	return min(pos, int64(len(b))), nil
 }

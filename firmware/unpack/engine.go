@@ -94,7 +94,7 @@ func (o Options) withDefaults() Options {
 func Default(workers int) []Unpacker {
 	return []Unpacker{
 		UImage{}, FIT{}, TRX{}, TPLink{}, UBI{}, UBIFS{}, SquashFS{Workers: workers},
-		Ext{}, CramFS{}, JFFS2{}, CPIO{}, Tar{}, Zip{},
+		Ext{}, CramFS{}, JFFS2{}, CPIO{}, Tar{}, Zip{}, Ar{},
 		Gzip{}, XZ{}, Bzip2{}, Zstd{}, LZ4{}, LZ4Legacy{}, LZOP{}, LZMA{},
 	}
 }

@@ -145,3 +145,10 @@ func FuzzTPLink(f *testing.F) {
 	f.Add(tplinkImage([]byte("kernel"), imagetest.CPIO(f, seedRoot(f), "newc"), 0x400))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, TPLink{}, data) })
 }
+
+func FuzzAr(f *testing.F) {
+	dir := imagetest.Rootfs(f, map[string]imagetest.Entry{"debian-binary": {Content: "2.0\n"}, "a-very-long-member-name.tar": {Content: "data"}})
+	imagetest.Run(f, dir, nil, "ar", "rc", "x.a", "debian-binary", "a-very-long-member-name.tar")
+	f.Add(imagetest.Run(f, dir, nil, "cat", "x.a"))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, Ar{}, data) })
+}

@@ -192,6 +192,19 @@ func TestArchivesAndStreams(t *testing.T) {
 			dir := imagetest.Rootfs(t, map[string]imagetest.Entry{"fw/rootfs.sqfs": {Content: string(imagetest.Squashfs(t, root, "gzip"))}})
 			return imagetest.Tar(t, dir)
 		}, "squashfs"},
+		{"ipk-style ar holding data.tar.gz", func(t *testing.T) []byte {
+			dir := imagetest.Rootfs(t, map[string]imagetest.Entry{
+				"debian-binary":  {Content: "2.0\n"},
+				"control.tar.gz": {Content: string(imagetest.Compress(t, imagetest.Tar(t, imagetest.Rootfs(t, map[string]imagetest.Entry{"control": {Content: "Package: x\n"}})), "gzip"))},
+				"data.tar.gz":    {Content: string(imagetest.Compress(t, imagetest.Tar(t, root), "gzip"))},
+			})
+			imagetest.Run(t, dir, nil, "ar", "rc", "pkg.ipk", "debian-binary", "control.tar.gz", "data.tar.gz")
+			b, err := os.ReadFile(filepath.Join(dir, "pkg.ipk"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}, "ar"},
 		{"multi-file uImage", func(t *testing.T) []byte {
 			return imagetest.UImage(t, newc, "ramdisk", "none", "initramfs")
 		}, "cpio"},
