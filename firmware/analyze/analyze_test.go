@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -184,5 +185,20 @@ func TestPuTTYKeys(t *testing.T) {
 	}
 	if fs[0].Evidence["key_type"] != "ssh-rsa" || fs[0].Evidence["encrypted"] != true || fs[1].Evidence["key_type"] != "ssh-ed25519" || fs[1].Evidence["encrypted"] != false {
 		t.Errorf("ppk findings: %+v", fs)
+	}
+}
+
+func TestCrackBudget(t *testing.T) {
+	t.Parallel()
+	// sha512-crypt of a password outside the dictionary.
+	tree := treeOf(t, map[string]string{"etc/shadow": "root:$6$saltsalt$qFmFH.bQmmtXzyBY0s9v7Oicd2z4XSIecDzlB5KiA2/jctKu9YterLp8wwnSq.qc.eoxqOmSuNp2xS0ktL3nh/:0:0:99999:7:::\n"})
+	a := NewAccounts()
+	a.CrackBudget = time.Nanosecond
+	fs, err := Run(context.Background(), tree, []Analyzer{a})
+	if err != nil || len(fs) != 1 {
+		t.Fatalf("findings %v, err %v", fs, err)
+	}
+	if fs[0].Severity != finding.High || !strings.Contains(fmt.Sprint(fs[0].Evidence["note_cracking"]), "budget") {
+		t.Errorf("finding %+v", fs[0])
 	}
 }
