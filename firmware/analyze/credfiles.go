@@ -27,6 +27,7 @@ const (
 	credWPA
 	credHostapd
 	credUCI
+	credSNMP
 )
 
 // credFileKindOf classifies a path.
@@ -45,6 +46,8 @@ func credFileKindOf(p string) credFileKind {
 		return credHostapd
 	case dir == "/etc/config/":
 		return credUCI
+	case base == "snmpd.conf" || base == "snmpd.local.conf":
+		return credSNMP
 	}
 	return credNone
 }
@@ -61,7 +64,7 @@ var (
 	reWPAPsk      = regexp.MustCompile(`^\s*psk\s*=\s*"([^"]{8,63})"`)
 	reWPASSID     = regexp.MustCompile(`^\s*ssid\s*=\s*"([^"]*)"`)
 	reHostapdPass = regexp.MustCompile(`^\s*wpa_passphrase\s*=\s*(\S.{7,62})\s*$`)
-	reUCIOption   = regexp.MustCompile(`^\s*option\s+(password|passwd|key|psk|secret|auth_secret|pass)\s+['"]?([^'"\s]+)['"]?`)
+	reUCIOption   = regexp.MustCompile(`^\s*option\s+(password|passwd|key|psk|secret|auth_secret|pass|community)\s+['"]?([^'"\s]+)['"]?`)
 	reUCISection  = regexp.MustCompile(`^\s*config\s+(\S+)(?:\s+['"]?([^'"\s]+))?`)
 	reUCIUser     = regexp.MustCompile(`^\s*option\s+(username|user)\s+['"]?([^'"\s]+)['"]?`)
 )
@@ -98,6 +101,19 @@ func parseCredFile(kind credFileKind, data string) []credEntry {
 		case credHostapd:
 			if m := reHostapdPass.FindStringSubmatch(t); m != nil {
 				out = append(out, credEntry{secret: m[1], line: i + 1, what: "Wi-Fi passphrase (hostapd)"})
+			}
+		case credSNMP:
+			f := strings.Fields(t)
+			if len(f) < 2 {
+				continue
+			}
+			switch strings.ToLower(f[0]) {
+			case "rocommunity", "rwcommunity", "rocommunity6", "rwcommunity6":
+				out = append(out, credEntry{user: strings.ToLower(f[0]), secret: f[1], line: i + 1, what: "SNMP community"})
+			case "com2sec", "com2sec6":
+				if len(f) >= 4 {
+					out = append(out, credEntry{user: f[1], secret: f[3], line: i + 1, what: "SNMP community"})
+				}
 			}
 		case credUCI:
 			if m := reUCISection.FindStringSubmatch(t); m != nil {

@@ -67,6 +67,7 @@ func TestCredentialFiles(t *testing.T) {
 		"etc/hostapd.conf":        "ssid=Cam\nwpa_passphrase=12345678\n",
 		"etc/config/wireless":     "config wifi-iface 'default_radio0'\n\toption ssid 'OpenWrt'\n\toption key 'DefaultKey2024'\n",
 		"etc/config/rpcd":         "config login\n\toption username 'root'\n\toption password '$p$root'\n",
+		"etc/snmp/snmpd.conf":     "# comment\nrocommunity public default\nrwcommunity s3cretRW 10.0.0.0/8\n",
 	})
 	fs, err := Run(context.Background(), tree, []Analyzer{NewAccounts()})
 	if err != nil {
@@ -86,6 +87,8 @@ func TestCredentialFiles(t *testing.T) {
 		"/etc/wpa_supplicant.conf Factory": "factory-wifi-key/critical",
 		"/etc/hostapd.conf <nil>":          "12345678/critical",
 		"/etc/config/wireless <nil>":       "DefaultKey2024/critical",
+		"/etc/snmp/snmpd.conf rocommunity": "public/critical",
+		"/etc/snmp/snmpd.conf rwcommunity": "s3cretRW/critical",
 	}
 	for k, v := range want {
 		if got[k] != v {
