@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/iotcop/iotcop/creds"
@@ -13,6 +14,8 @@ import (
 
 // fakeAuth accepts one credential (or anything), locks out after a count.
 type fakeAuth struct {
+	mu        sync.Mutex
+	unknown   bool
 	valid     proto.Credential
 	acceptAll bool
 	lockAfter int
@@ -26,7 +29,12 @@ func (f *fakeAuth) Open(context.Context, proto.Endpoint, *proto.Identity) (proto
 }
 func (f *fakeAuth) Close() error { return nil }
 func (f *fakeAuth) Try(_ context.Context, c proto.Credential) (proto.LoginResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.tries = append(f.tries, c)
+	if f.unknown {
+		return proto.LoginResult{Outcome: proto.Unknown, Detail: "prompt after every password"}, nil
+	}
 	if f.errAlways {
 		return proto.LoginResult{}, errors.New("connection reset")
 	}
@@ -70,6 +78,8 @@ func TestDefaultCredentials(t *testing.T) {
 			wantTries: 3, wantErr: "lockout"},
 		{name: "repeated disconnects stop", auth: &fakeAuth{errAlways: true}, budget: 8,
 			wantTries: 1 + maxConsecutiveErrors, wantErr: "consecutive errors"},
+		{name: "no verdict stops early", auth: &fakeAuth{unknown: true}, budget: 40,
+			wantTries: 1 + maxConsecutiveUnknown, wantErr: "proved nothing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -171,5 +181,30 @@ func TestSharedSecrets(t *testing.T) {
 	}
 	if strings.Contains(f.Evidence["value"].(string), "xc3511") {
 		t.Fatal("shared-secret evidence holds the password in clear")
+	}
+}
+
+// Parallel sessions share the list and the budget, and the valid pair is
+// still found with its proof.
+func TestDefaultCredentialsParallel(t *testing.T) {
+	dict, _ := creds.Builtin()
+	list := dict.For("telnet", "")
+	valid := list[29]
+	auth := &fakeAuth{valid: valid}
+	c := &DefaultCredentials{Auth: map[string]proto.Authenticator{"telnet": auth}, Dict: dict, Budget: creds.Budget{PerService: 30}, Parallel: 4}
+	dev := device()
+	fs, err := c.Run(context.Background(), dev)
+	if err != nil || len(fs) != 1 || fs[0].Evidence["password"] != finding.Secret(valid.Password) {
+		t.Fatalf("findings %+v err %v", fs, err)
+	}
+	if n := len(auth.tries); n > 31 || n < 2 {
+		t.Fatalf("%d tries for a budget of 30 (+1 probe)", n)
+	}
+	seen := map[proto.Credential]bool{}
+	for _, c := range auth.tries[1:] {
+		if seen[c] {
+			t.Fatalf("%s tried twice across sessions", c)
+		}
+		seen[c] = true
 	}
 }

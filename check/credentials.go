@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/finding"
@@ -25,6 +26,9 @@ type DefaultCredentials struct {
 	Dict *creds.Dictionary
 	// Budget caps attempts per service.
 	Budget creds.Budget
+	// Parallel is the number of login sessions per service (default 1;
+	// --aggressive raises it). They share the list and the budget.
+	Parallel int
 }
 
 // ID implements Check.
@@ -116,45 +120,133 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 	if budget <= 0 {
 		budget = creds.DefaultBudget().PerService
 	}
-	consecutiveErrs := 0
-	for _, cred := range list {
-		if attempts-1 >= budget || ctx.Err() != nil {
+	if len(list) > budget {
+		list = list[:budget]
+	}
+	st := &attemptState{list: list, attempts: attempts, workers: max(c.Parallel, 1)}
+	var wg sync.WaitGroup
+	for w := 1; w < min(st.workers, len(list)); w++ {
+		// Extra sessions (--aggressive) split the list; one that cannot be
+		// opened just leaves its share to the others.
+		extra, err := auth.Open(ctx, s.Endpoint, s.Identity)
+		if err != nil {
 			break
 		}
-		res, err := sess.Try(ctx, cred)
-		attempts++
-		if err != nil {
-			consecutiveErrs++
-			if consecutiveErrs >= maxConsecutiveErrors {
-				return nil, fmt.Errorf("stopped after %d consecutive errors (lockout or overload?): %w", consecutiveErrs, err)
-			}
-			continue
-		}
-		consecutiveErrs = 0
-		switch res.Outcome {
-		case proto.LockedOut:
-			return nil, fmt.Errorf("stopped: lockout sign after %d attempts: %s", attempts, res.Detail)
-		case proto.Accepted:
-			f := base(c, finding.Critical, s, fmt.Sprintf("%s accepts a default credential", s.Identity.Protocol))
-			if cred.Username != "" || s.Identity.Protocol != "snmp" {
-				f.Evidence["username"] = cred.Username
-			}
-			if s.Identity.Protocol == "snmp" {
-				f.Evidence["community"] = finding.Secret(cred.Password)
-				f.Title = "SNMP accepts a default community"
-			} else {
-				f.Evidence["password"] = finding.Secret(cred.Password)
-			}
-			f.Evidence["proof"] = res.Proof
-			f.Evidence["attempts"] = attempts
-			f.Remediation = "Ship without a universal default password: a unique per-device password or one the user must set at first use (EN 303 645 5.1-1, PSTI requirement 1)."
-			dev.note(i, true, false, 0)
-			label := s.Identity.Protocol + " " + cred.Username + ":" + finding.Secret(cred.Password).Redacted()
-			dev.Observe(i, ObservedCredential, credentialDigest(s.Identity.Protocol, cred.Username, cred.Password), label)
-			return &f, nil
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer extra.Close()
+			st.work(ctx, extra)
+		}()
 	}
-	return nil, nil
+	st.work(ctx, sess)
+	wg.Wait()
+	attempts = st.attempts
+	if st.found == nil {
+		return nil, st.stopErr
+	}
+	cred, res := *st.found, st.foundResult
+	f := base(c, finding.Critical, s, fmt.Sprintf("%s accepts a default credential", s.Identity.Protocol))
+	if cred.Username != "" || s.Identity.Protocol != "snmp" {
+		f.Evidence["username"] = cred.Username
+	}
+	if s.Identity.Protocol == "snmp" {
+		f.Evidence["community"] = finding.Secret(cred.Password)
+		f.Title = "SNMP accepts a default community"
+	} else {
+		f.Evidence["password"] = finding.Secret(cred.Password)
+	}
+	f.Evidence["proof"] = res.Proof
+	f.Evidence["attempts"] = st.foundAt
+	f.Remediation = "Ship without a universal default password: a unique per-device password or one the user must set at first use (EN 303 645 5.1-1, PSTI requirement 1)."
+	dev.note(i, true, false, 0)
+	label := s.Identity.Protocol + " " + cred.Username + ":" + finding.Secret(cred.Password).Redacted()
+	dev.Observe(i, ObservedCredential, credentialDigest(s.Identity.Protocol, cred.Username, cred.Password), label)
+	return &f, nil
+}
+
+// maxConsecutiveUnknown ends a service's attempts when it gives no
+// verdict: a prompt that answers every password the same way, or a login
+// flow the protocol package does not understand. Waiting out more attempts
+// would prove nothing.
+const maxConsecutiveUnknown = 3
+
+// attemptState hands credentials to one or more login sessions and
+// collects their verdicts; the first proof or stop sign ends all of them.
+type attemptState struct {
+	mu          sync.Mutex
+	list        []proto.Credential
+	next        int
+	workers     int
+	attempts    int
+	errs        int // consecutive errors
+	unknowns    int // consecutive results proving nothing
+	stopped     bool
+	stopErr     error
+	found       *proto.Credential
+	foundResult proto.LoginResult
+	foundAt     int
+}
+
+func (st *attemptState) take() (proto.Credential, bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.stopped || st.next >= len(st.list) {
+		return proto.Credential{}, false
+	}
+	c := st.list[st.next]
+	st.next++
+	return c, true
+}
+
+func (st *attemptState) stop(err error) {
+	if !st.stopped {
+		st.stopped, st.stopErr = true, err
+	}
+}
+
+func (st *attemptState) record(c proto.Credential, res proto.LoginResult, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.attempts++
+	if err != nil {
+		st.errs++
+		// Parallel sessions may each see one disconnect.
+		if st.errs >= maxConsecutiveErrors+st.workers-1 {
+			st.stop(fmt.Errorf("stopped after %d consecutive errors (lockout or overload?): %w", st.errs, err))
+		}
+		return
+	}
+	st.errs = 0
+	switch res.Outcome {
+	case proto.Accepted:
+		if st.found == nil {
+			st.found, st.foundResult, st.foundAt = &c, res, st.attempts
+		}
+		st.stop(nil)
+	case proto.LockedOut:
+		st.stop(fmt.Errorf("stopped: lockout sign after %d attempts: %s", st.attempts, res.Detail))
+	case proto.Unknown:
+		st.unknowns++
+		if st.unknowns >= maxConsecutiveUnknown+st.workers-1 {
+			st.stop(fmt.Errorf("stopped: %d attempts in a row proved nothing either way (%s)", st.unknowns, res.Detail))
+		}
+	default:
+		st.unknowns = 0
+	}
+}
+
+// work tries credentials on one session until the list ends or a verdict
+// stops every session.
+func (st *attemptState) work(ctx context.Context, sess proto.LoginSession) {
+	for ctx.Err() == nil {
+		c, ok := st.take()
+		if !ok {
+			return
+		}
+		res, err := sess.Try(ctx, c)
+		st.record(c, res, err)
+	}
 }
 
 // UnauthenticatedAccess asks each protocol whether it lets anyone in with

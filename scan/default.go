@@ -36,6 +36,8 @@ type CheckOptions struct {
 	// Dict is the credential source; Budget the attempts per service.
 	Dict   *creds.Dictionary
 	Budget creds.Budget
+	// Parallel is the number of login sessions per service.
+	Parallel int
 	// Manifest, when set, lists the services devices are expected to
 	// expose; every other listener is a finding.
 	Manifest *check.Manifest
@@ -65,7 +67,7 @@ func DefaultChecks(protocols []proto.Identifier, opts CheckOptions) []check.Chec
 	}
 	return []check.Check{
 		&check.UnauthenticatedAccess{Probers: probers},
-		&check.DefaultCredentials{Auth: auth, Dict: opts.Dict, Budget: opts.Budget},
+		&check.DefaultCredentials{Auth: auth, Dict: opts.Dict, Budget: opts.Budget, Parallel: opts.Parallel},
 		check.Cleartext{},
 		&check.ExposedServices{SNMP: probers["snmp"], Manifest: opts.Manifest},
 		check.WeakSSH{},

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/netip"
@@ -17,29 +16,9 @@ import (
 	"github.com/iotcop/iotcop/target"
 )
 
-// hostile peers that no real server produces, served in-process.
+// hostile peers that no real server produces, served in-process (with
+// daemontest.FakePromptTelnet).
 var hostile = map[string]func(net.Conn){
-	// Says "login:", then answers everything with a root prompt: hydra and
-	// medusa count that as a successful login.
-	"fake-prompt": func(c net.Conn) {
-		c.Write([]byte("\r\nlogin: "))
-		r := bufio.NewReader(c)
-		n := 0
-		for {
-			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			n++
-			if n == 1 {
-				c.Write([]byte("Password: "))
-				continue
-			}
-			_ = line
-			c.Write([]byte("\r\n# "))
-		}
-	},
 	// Never stops sending.
 	"endless-banner": func(c net.Conn) {
 		chunk := []byte(strings.Repeat("220-welcome to the endless banner\r\n", 64))
@@ -76,24 +55,15 @@ func TestHostilePeers(t *testing.T) {
 	var ports []sweep.Port
 	byPort := map[int]string{}
 	for name, serve := range hostile {
-		ln, err := net.Listen("tcp", host+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { defer c.Close(); serve(c) }()
-			}
-		}()
-		p := ln.Addr().(*net.TCPAddr).Port
-		ports = append(ports, sweep.Port{Number: p, Transport: "tcp"})
-		byPort[p] = name
+		srv := daemontest.ServeTCP(t, host, 0, serve)
+		ports = append(ports, sweep.Port{Number: srv.Port, Transport: "tcp"})
+		byPort[srv.Port] = name
 	}
+	// Says "login:", then answers everything with a root prompt: hydra and
+	// medusa count that as a successful login.
+	fake := daemontest.FakePromptTelnet(t, daemontest.Listen{Host: host, Port: 0})
+	ports = append(ports, sweep.Port{Number: fake.Port, Transport: "tcp"})
+	byPort[fake.Port] = "fake-prompt"
 	dict, err := creds.Builtin()
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +88,7 @@ func TestHostilePeers(t *testing.T) {
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 64<<20 {
 		t.Fatalf("heap grew by %d MiB scanning hostile peers", grown>>20)
 	}
-	if len(rep.Devices) != 1 || len(rep.Devices[0].Services) != len(hostile) {
+	if len(rep.Devices) != 1 || len(rep.Devices[0].Services) != len(hostile)+1 {
 		t.Fatalf("want every hostile port reported as a service, got %+v", rep.Devices)
 	}
 	for _, s := range rep.Devices[0].Services {

@@ -47,7 +47,7 @@ func (s *scanFlags) registerScanTuning(cmd *cobra.Command) {
 	f.IntVar(&s.retries, "retries", 1, "re-probe a port that timed out this many times")
 	f.BoolVar(&s.noChecks, "no-checks", false, "stop after finding and identifying services")
 	f.StringVar(&s.credsFile, "creds", "", "try the user:pass pairs in this file instead of the built-in dictionaries")
-	f.BoolVar(&s.aggressive, "aggressive", false, "raise the login attempt budget and parallelism (may lock accounts)")
+	f.BoolVar(&s.aggressive, "aggressive", false, "raise the login attempt budget (1000), login sessions per service (4) and connections per device (16); may lock accounts")
 	f.IntVar(&s.budget, "budget", 0, "credential attempts per service (default 8, or 1000 with --aggressive)")
 	f.StringVar(&s.manifest, "expected", "", "YAML or RFC 8520 MUD file of the services devices should expose; every other listener is a finding")
 	f.StringVar(&s.vendorURL, "vendor-url", "", "manufacturer site to check for a security.txt vulnerability disclosure policy (may be public: contacted only when given)")
@@ -123,8 +123,10 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	}
 	budget := creds.DefaultBudget()
 	perHost := s.perHost
+	sessions := 1
 	if s.aggressive {
 		budget = creds.AggressiveBudget()
+		sessions = 4
 		if perHost < 16 {
 			perHost = 16
 		}
@@ -156,6 +158,6 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 		defer func() { bar.SetTotal(-1, true); progress.Wait() }()
 	}
 	protocols := scan.DefaultProtocols()
-	sc := scan.New(opts, protocols, scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Manifest: manifest, Disclosure: disc}))
+	sc := scan.New(opts, protocols, scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Manifest: manifest, Disclosure: disc}))
 	return sc.Run(ctx, set)
 }
