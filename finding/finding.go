@@ -199,6 +199,9 @@ type Report struct {
 	Summary    Summary   `json:"summary"`
 	// Firmware lists the images analysed (extension; absent for live scans).
 	Firmware []FirmwareImage `json:"firmware,omitempty"`
+	// Verdicts gives a verdict per EN 303 645 provision (extension; only
+	// when an assessment ran, see package assess).
+	Verdicts []Verdict `json:"verdicts,omitempty"`
 }
 
 // FirmwareImage is one analysed firmware image and the layers found in it.
