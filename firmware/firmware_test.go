@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/firmware/analyze"
 	"github.com/iotcop/iotcop/firmware/internal/imagetest"
 	"github.com/iotcop/iotcop/internal/daemontest"
 )
@@ -320,5 +322,32 @@ func TestComponents(t *testing.T) {
 		if c.Name == "busybox" && !strings.HasPrefix(c.CPE, "cpe:2.3:a:busybox:busybox:") {
 			t.Errorf("busybox CPE %q", c.CPE)
 		}
+	}
+}
+
+func TestWriteCycloneDX(t *testing.T) {
+	t.Parallel()
+	res := &Result{Image: "/tmp/router.bin", SHA256: "ab12", Components: []analyze.Component{
+		{Name: "busybox", Version: "1.36.1", Type: "application", PURL: "pkg:generic/busybox@1.36.1", CPE: "cpe:2.3:a:busybox:busybox:1.36.1:*:*:*:*:*:*:*", Source: "version-string", Path: "/bin/busybox"},
+	}}
+	var b strings.Builder
+	if err := WriteCycloneDX(&b, res, "1.0.0", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(b.String()), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["bomFormat"] != "CycloneDX" || doc["specVersion"] != "1.5" || !strings.HasPrefix(fmt.Sprint(doc["serialNumber"]), "urn:uuid:") {
+		t.Errorf("header: %v", doc)
+	}
+	meta := doc["metadata"].(map[string]any)
+	if meta["timestamp"] != "2026-01-02T03:04:05Z" || meta["component"].(map[string]any)["type"] != "firmware" {
+		t.Errorf("metadata: %v", meta)
+	}
+	comps := doc["components"].([]any)
+	c := comps[0].(map[string]any)
+	if len(comps) != 1 || c["name"] != "busybox" || c["purl"] != "pkg:generic/busybox@1.36.1" || c["cpe"] == nil || c["type"] != "application" {
+		t.Errorf("components: %v", comps)
 	}
 }
