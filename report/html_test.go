@@ -2,6 +2,11 @@ package report
 
 import (
 	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +16,7 @@ import (
 	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/declare"
 	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/internal/daemontest"
 	"github.com/iotcop/iotcop/standard"
 )
 
@@ -311,5 +317,75 @@ func TestVerdictsInJSONContract(t *testing.T) {
 	bad := strings.Replace(buf.String(), `"verdict": "FAIL"`, `"verdict": "MAYBE"`, 1)
 	if err := Validate([]byte(bad)); err == nil {
 		t.Error("schema accepts an unknown verdict")
+	}
+}
+
+// TestHTMLInChromium opens the report in headless Chromium (Debian
+// package chromium): the rendered DOM holds the key elements, nothing is
+// logged to the console or fetched from the network, and a screenshot
+// renders.
+func TestHTMLInChromium(t *testing.T) {
+	daemontest.Require(t, "chromium")
+	rep, a := assessedSample(t)
+	dir := t.TempDir()
+	page := filepath.Join(dir, "report.html")
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, rep, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(page, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (stdout, stderr []byte) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--hide-scrollbars",
+			"--user-data-dir=" + filepath.Join(dir, "profile"), "--enable-logging=stderr", "--v=0"}
+		cmd := exec.CommandContext(ctx, "chromium", append(append(base, args...), "file://"+page)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, errb.Bytes())
+		}
+		return out.Bytes(), errb.Bytes()
+	}
+	dom, logs := run("--dump-dom")
+	for _, want := range []string{`id="psti-1"`, `id="psti-3"`, `id="provisions"`, `id="p-5.1-1"`, "<svg", "Does not meet the requirement", `id="f-1"`} {
+		if !bytes.Contains(dom, []byte(want)) {
+			t.Errorf("rendered DOM lacks %s", want)
+		}
+	}
+	for _, line := range strings.Split(string(logs), "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "net::ERR_") {
+			t.Errorf("chromium logged: %s", line)
+		}
+	}
+	shot := filepath.Join(dir, "report.png")
+	run("--window-size=1200,2400", "--screenshot="+shot)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 2400 {
+		t.Errorf("screenshot is %v", b)
+	}
+	// The headline banner (light red for a failed PSTI requirement) is drawn.
+	red := 0
+	for y := 0; y < 800; y += 4 {
+		for x := 0; x < 1200; x += 4 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 == 0xff && g>>8 == 0xeb && bl>>8 == 0xe9 {
+				red++
+			}
+		}
+	}
+	if red < 100 {
+		t.Errorf("the failed-requirement banner is not visible in the screenshot (%d pixels)", red)
 	}
 }
