@@ -167,9 +167,18 @@ func Assess(cat *standard.Catalogue, in Input) (*Assessment, error) {
 	slices.Sort(a.ChecksRun)
 	a.ChecksRun = slices.Compact(a.ChecksRun)
 	ctx := &judge{cat: cat, in: &in}
-	for _, p := range cat.InEdition(in.Edition) {
-		v := ctx.verdict(p)
-		a.Verdicts = append(a.Verdicts, v)
+	reportingAt := -1
+	for i, p := range cat.InEdition(in.Edition) {
+		if p.ID == "5.0-1" {
+			reportingAt = i
+		}
+		a.Verdicts = append(a.Verdicts, ctx.verdict(p))
+	}
+	// The reporting provision judges the other verdicts, so it comes last.
+	if reportingAt >= 0 {
+		a.Verdicts[reportingAt] = ctx.reporting(a.Verdicts[reportingAt], a.Verdicts)
+	}
+	for _, v := range a.Verdicts {
 		a.Counts[v.Verdict]++
 	}
 	a.rollup(cat)
@@ -300,7 +309,7 @@ func (j *judge) verdict(p standard.Provision) finding.Verdict {
 	}
 	switch p.ID {
 	case "5.0-1":
-		return j.reporting(v)
+		return v // decided by reporting once the others are known
 	case "5.3-13":
 		return j.supportPeriod(v, p)
 	}
@@ -567,9 +576,10 @@ func reportingID(ed standard.Edition) string {
 	return "5.0-1"
 }
 
-// reporting decides 5.0-1 (V2.1.1: 4-1): every recommendation declared not
-// implemented or not applicable carries a justification.
-func (j *judge) reporting(v finding.Verdict) finding.Verdict {
+// reporting decides 5.0-1 (V2.1.1: 4-1): every recommendation declared
+// not implemented or not applicable, or that the evidence fails, carries a
+// justification; recommendations neither decided nor declared leave it open.
+func (j *judge) reporting(v finding.Verdict, all []finding.Verdict) finding.Verdict {
 	v.Rule = RuleReporting
 	d := j.in.Declarations
 	if d == nil {
@@ -581,30 +591,38 @@ func (j *judge) reporting(v finding.Verdict) finding.Verdict {
 		v.Declaration = &finding.DeclarationRef{File: d.File, Line: e.Line, Support: string(e.Support),
 			Justification: e.Justification, Implementation: e.Implementation, Evidence: e.Evidence}
 	}
+	byID := map[string]finding.Verdict{}
+	for _, o := range all {
+		byID[o.Provision] = o
+	}
 	var missing, open []string
 	for _, p := range j.cat.InEdition(j.in.Edition) {
 		s := p.Editions[j.in.Edition]
 		if s.Level != standard.Recommended {
 			continue
 		}
-		e, ok := d.Entry(p.ID)
+		id := p.IDIn(j.in.Edition)
+		other := byID[id]
+		e, declared := d.Entry(p.ID)
 		switch {
-		case !ok:
-			open = append(open, p.IDIn(j.in.Edition))
-		case e.Support != declare.Supported && e.Justification == "":
-			missing = append(missing, fmt.Sprintf("%s (%s, line %d)", p.IDIn(j.in.Edition), e.Support, e.Line))
+		case declared && e.Support != declare.Supported && e.Justification == "":
+			missing = append(missing, fmt.Sprintf("%s (declared %s, line %d)", id, e.Support, e.Line))
+		case other.Verdict == finding.VerdictFail && e.Justification == "":
+			missing = append(missing, id+" (failed by evidence)")
+		case !declared && (other.Verdict == finding.VerdictNotAssessed || other.Verdict == finding.VerdictInconclusive):
+			open = append(open, id)
 		}
 	}
 	switch {
 	case len(missing) > 0:
 		v.Verdict = finding.VerdictFail
-		v.Reason = "recommendations declared N or N/A without a justification: " + joinMax(missing, 6)
+		v.Reason = "recommendations not met or not applicable without a recorded justification: " + joinMax(missing, 6)
 	case len(open) > 0:
 		v.Verdict = finding.VerdictInconclusive
-		v.Reason = fmt.Sprintf("%d recommendations are not declared yet: %s", len(open), joinMax(open, 6))
+		v.Reason = fmt.Sprintf("%d recommendations are neither decided nor declared: %s", len(open), joinMax(open, 6))
 	default:
 		v.Verdict = finding.VerdictPass
-		v.Reason = "every recommendation is declared, and each one not implemented or not applicable is justified"
+		v.Reason = "every recommendation not implemented, not applicable or failed carries a justification"
 	}
 	return v
 }

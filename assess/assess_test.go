@@ -295,8 +295,8 @@ func TestVerdicts(t *testing.T) {
 
 		// 4-1 reporting
 		{name: "4-1 unjustified N", provision: "4-1", decl: &decl{provs: entry("5.2-3", "    support: N\n")}, want: finding.VerdictFail,
-			reason: "5.2-3 (N, line"},
-		{name: "4-1 recommendations undeclared", provision: "4-1", decl: &decl{}, want: finding.VerdictInconclusive, reason: "35 recommendations"},
+			reason: "5.2-3 (declared N, line"},
+		{name: "4-1 recommendations undeclared", provision: "4-1", decl: &decl{}, want: finding.VerdictInconclusive, reason: "recommendations are neither decided nor declared"},
 		{name: "4-1 no declarations", provision: "4-1", want: finding.VerdictNotAssessed},
 
 		// 5.4-1 / 5.4-3 stored and hard-coded parameters
@@ -629,5 +629,62 @@ func TestWriteSummary(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// 4-1 judges the other verdicts: recommendations failed by evidence need a
+// justification too; those out of scope by conditions need nothing.
+func TestReporting(t *testing.T) {
+	cat := catalogue(t)
+	var justified strings.Builder
+	for _, p := range cat.Filter(standard.Filter{Edition: standard.V2_1_1, Level: standard.Recommended}) {
+		justified.WriteString(entry(p.ID, "    support: N\n    justification: not in this product's scope\n"))
+	}
+	for _, tc := range []struct {
+		name     string
+		conds    string
+		provs    string
+		findings []finding.Finding
+		want     string
+		reason   string
+	}{
+		{"every recommendation justified", "", justified.String(), nil, finding.VerdictPass, "carries a justification"},
+		{"evidence fails a recommendation without justification", "", entry("5.5-4", y), []finding.Finding{fOpenMQTT},
+			finding.VerdictFail, "5.5-4 (failed by evidence)"},
+		{"evidence fails a justified recommendation", "", strings.Replace(justified.String(),
+			"  5.5-4:\n    support: N\n    justification: not in this product's scope\n",
+			"  5.5-4:\n    support: Y\n    justification: the MQTT broker is local only\n", 1), []finding.Finding{fOpenMQTT},
+			finding.VerdictPass, ""},
+		{"conditions take recommendations out of scope", "  telemetry: no\n", "", nil, finding.VerdictInconclusive, "neither decided nor declared"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decl{conds: tc.conds, provs: tc.provs}.parse(t, standard.V2_1_1)
+			a, err := Assess(cat, Input{Now: t0, Declarations: d, Findings: tc.findings, ChecksRun: liveChecks,
+				Targets: Targets{Devices: []finding.Device{device()}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, _ := a.Verdict("4-1")
+			if v.Verdict != tc.want || !strings.Contains(v.Reason, tc.reason) {
+				t.Errorf("4-1: %s %q, want %s with %q", v.Verdict, v.Reason, tc.want, tc.reason)
+			}
+		})
+	}
+	// telemetry: no takes 5.10-1 and 6-4 (R C(6)) out of what 4-1 waits for.
+	open := func(conds string) int {
+		d := decl{conds: conds}.parse(t, standard.V2_1_1)
+		a, err := Assess(cat, Input{Now: t0, Declarations: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := a.Verdict("4-1")
+		var n int
+		if _, err := fmt.Sscanf(v.Reason, "%d recommendations", &n); err != nil {
+			t.Fatalf("4-1 reason %q: %v", v.Reason, err)
+		}
+		return n
+	}
+	if all, scoped := open(""), open("  telemetry: no\n"); all != 35 || scoped != 33 {
+		t.Errorf("open recommendations: %d without conditions (want 35), %d with telemetry: no (want 33)", all, scoped)
 	}
 }
