@@ -125,7 +125,7 @@ func (b *bench) run(pairs int) {
 	out, _ := exec.Command("hydra", "-h").CombinedOutput()
 	hydraVersion, _, _ := strings.Cut(string(out), " (c)")
 	fmt.Printf("machine: %d cores, %s; %s\n", runtime.NumCPU(), kernel(), hydraVersion)
-	fmt.Printf("list: %d user:pass pairs, the valid one last; hydra -t %d per target; iotcop --aggressive (one login session per service)\n", pairs, b.tasks)
+	fmt.Printf("list: %d user:pass pairs, the valid one last; hydra -t %d per target; iotcop --aggressive (4 login sessions per service)\n", pairs, b.tasks)
 	for _, tg := range targets {
 		fmt.Printf("  %-12s %s\n", tg.label, tg.svc.Addr())
 	}
