@@ -205,23 +205,17 @@ type evidence struct {
 func (j *judge) gather(p standard.Provision, r *Rule) evidence {
 	var ev evidence
 	if r == nil {
-		// No table rule: a finding citing the provision (or the one it was
-		// split from) fails it when high or critical, else indicates.
-		ids := []string{p.ID}
-		if p.DerivedFrom != "" {
-			ids = append(ids, p.DerivedFrom)
-		}
 		for _, f := range j.in.Findings {
-			if f.Severity < finding.Low || !slices.ContainsFunc(f.Provisions, func(c string) bool { return slices.Contains(ids, c) }) {
-				continue
-			}
-			if f.Severity >= finding.High {
-				ev.fails = append(ev.fails, f)
-			} else {
-				ev.indicators = append(ev.indicators, f)
-			}
+			generic(&ev, f, cited(p))
 		}
 		return ev
+	}
+	known := map[string]bool{}
+	for _, c := range r.Ignores {
+		known[c] = true
+	}
+	for _, m := range append(slices.Clone(r.Fails), r.Indicators...) {
+		known[m.Check] = true
 	}
 	for _, f := range j.in.Findings {
 		switch {
@@ -229,6 +223,10 @@ func (j *judge) gather(p standard.Provision, r *Rule) evidence {
 			ev.fails = append(ev.fails, f)
 		case slices.ContainsFunc(r.Indicators, func(m Match) bool { return m.matches(f) }):
 			ev.indicators = append(ev.indicators, f)
+		case !known[f.Check]:
+			// A check the rule does not know (a new one) slots in through
+			// the provisions it cites, as under the generic rule.
+			generic(&ev, f, cited(p))
 		}
 	}
 	anyDecisive, allComplete := false, true
@@ -256,6 +254,30 @@ func (j *judge) gather(p standard.Provision, r *Rule) evidence {
 	}
 	ev.decisive = anyDecisive && allComplete
 	return ev
+}
+
+// cited returns the ids a finding may cite to bear on p: its own and the
+// one it was split from in V3.1.3.
+func cited(p standard.Provision) []string {
+	ids := []string{p.ID}
+	if p.DerivedFrom != "" {
+		ids = append(ids, p.DerivedFrom)
+	}
+	return ids
+}
+
+// generic is the rule for findings no table rule knows: one citing the
+// provision fails it when high or critical, else indicates; info never
+// counts.
+func generic(ev *evidence, f finding.Finding, ids []string) {
+	if f.Severity < finding.Low || !slices.ContainsFunc(f.Provisions, func(c string) bool { return slices.Contains(ids, c) }) {
+		return
+	}
+	if f.Severity >= finding.High {
+		ev.fails = append(ev.fails, f)
+	} else {
+		ev.indicators = append(ev.indicators, f)
+	}
 }
 
 func (j *judge) hasTargets(k standard.Kind) bool {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,9 +18,12 @@ var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
 const host = "127.0.0.5"
 
+// loadCatalogue parses the catalogue once for all tests (read only).
+var loadCatalogue = sync.OnceValues(standard.Load)
+
 func catalogue(t testing.TB) *standard.Catalogue {
 	t.Helper()
-	c, err := standard.Load()
+	c, err := loadCatalogue()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,15 +91,20 @@ var (
 		return f
 	}()
 	fUnresponsive = live(checkUnresponsive, finding.Medium, "telnet", 23, "device stopped answering during the scan", "5.13-1", "5.9-1")
-	fHardCoded    = fw(checkHardCoded, finding.Critical, "/etc/shadow", "root has a preset password", "5.1-1")
-	fKey          = fw(checkPrivateKey, finding.High, "/etc/ssl/private/server.key", "private key in the firmware", "5.4-1", "5.4-3")
-	fTLSKey       = fw(checkPrivateKey, finding.High, "/etc/lighttpd/server.pem", "TLS certificate shipped with its private key", "5.5-1")
-	fSecret       = fw(checkSecret, finding.High, "/usr/bin/cloud", "AWS secret access key", "5.4-1", "5.4-3")
-	fBootTelnet   = fw(checkBoot, finding.High, "/etc/init.d/rcS", "Telnet server started at boot", "5.5-1", "5.6-1")
-	fBootConsole  = fw(checkBoot, finding.High, "/etc/inittab", "Shell without login on the serial console (ttyS0)", "5.6-4", "5.6-1")
-	fBootRootPw   = fw(checkBoot, finding.Low, "/etc/config/dropbear", "SSH server accepts password logins for root", "5.6-1")
-	fHardening    = fw(checkHardening, finding.Medium, "/usr/bin/httpd", "binary built without stack protector", "5.6-9")
-	fKnownVuln    = fw(checkKnownVulnerability(), finding.High, "/usr/lib/opkg/status", "busybox 1.24.1 has CVE-2017-16544", "5.2-3", "5.3-8")
+	fCrash        = func() finding.Finding {
+		f := live(checkUnresponsive, finding.High, "http", 80, "device stopped answering after the malformed input http-long-uri", "5.13-1", "5.9-1")
+		f.Evidence["probe"] = "http-long-uri"
+		return f
+	}()
+	fHardCoded   = fw(checkHardCoded, finding.Critical, "/etc/shadow", "root has a preset password", "5.1-1")
+	fKey         = fw(checkPrivateKey, finding.High, "/etc/ssl/private/server.key", "private key in the firmware", "5.4-1", "5.4-3")
+	fTLSKey      = fw(checkPrivateKey, finding.High, "/etc/lighttpd/server.pem", "TLS certificate shipped with its private key", "5.5-1")
+	fSecret      = fw(checkSecret, finding.High, "/usr/bin/cloud", "AWS secret access key", "5.4-1", "5.4-3")
+	fBootTelnet  = fw(checkBoot, finding.High, "/etc/init.d/rcS", "Telnet server started at boot", "5.5-1", "5.6-1")
+	fBootConsole = fw(checkBoot, finding.High, "/etc/inittab", "Shell without login on the serial console (ttyS0)", "5.6-4", "5.6-1")
+	fBootRootPw  = fw(checkBoot, finding.Low, "/etc/config/dropbear", "SSH server accepts password logins for root", "5.6-1")
+	fHardening   = fw(checkHardening, finding.Medium, "/usr/bin/httpd", "binary built without stack protector", "5.6-9")
+	fKnownVuln   = fw(checkKnownVulnerability(), finding.High, "/usr/lib/opkg/status", "busybox 1.24.1 has CVE-2017-16544", "5.2-3", "5.3-8")
 )
 
 func checkKnownVulnerability() string { return checkKnownVuln }
@@ -142,6 +151,7 @@ type verdictCase struct {
 	// "opaque" (image with an opaque layer).
 	targets  string
 	noChecks bool
+	extra    []string // further checks that ran
 	decl     *decl
 	manifest bool
 	vendor   bool
@@ -164,6 +174,7 @@ func (tc verdictCase) input(t *testing.T) Input {
 	if !tc.noChecks {
 		in.ChecksRun = append(slices.Clone(liveChecks), FirmwareChecks(true)...)
 	}
+	in.ChecksRun = append(in.ChecksRun, tc.extra...)
 	dev, img := device(), image()
 	switch tc.targets {
 	case "":
@@ -367,6 +378,27 @@ func TestVerdicts(t *testing.T) {
 			want: finding.VerdictInconclusive, indicating: 1},
 		{name: "5.13-1A ignores network findings (V3)", ed: standard.V3_1_3, provision: "5.13-1A", findings: []finding.Finding{fUnresponsive},
 			want: finding.VerdictNotAssessed},
+
+		{name: "5.13-1 crash on malformed input fails", provision: "5.13-1", findings: []finding.Finding{fCrash}, extra: []string{checkUnresponsive},
+			want: finding.VerdictFail, rule: "input-validation", failing: 1},
+		{name: "5.13-1B crash on malformed input fails (V3)", ed: standard.V3_1_3, provision: "5.13-1B", findings: []finding.Finding{fCrash},
+			want: finding.VerdictFail, failing: 1},
+		{name: "5.13-1 declared, contradicted by a crash", provision: "5.13-1", findings: []finding.Finding{fCrash},
+			decl: &decl{provs: entry("5.13-1", y)}, want: finding.VerdictFail, contradiction: "http-long-uri"},
+		{name: "5.13-1 survived robustness probes, declared", provision: "5.13-1", extra: []string{checkUnresponsive},
+			decl: &decl{provs: entry("5.13-1", y)}, want: finding.VerdictPass, basis: "evidence+declaration", reason: "robustness probes"},
+		{name: "5.13-1 survived robustness probes, undeclared", provision: "5.13-1", extra: []string{checkUnresponsive},
+			want: finding.VerdictInconclusive, reason: "cannot decide alone"},
+		{name: "5.9-1 crash only indicates", provision: "5.9-1", findings: []finding.Finding{fCrash}, want: finding.VerdictInconclusive,
+			indicating: 1},
+
+		// a new check slots in through the provisions it cites
+		{name: "new check high finding fails a ruled provision", provision: "5.1-1",
+			findings: []finding.Finding{live("weak-password-policy", finding.High, "http", 80, "the web UI accepts the password 1234", "5.1-1")},
+			want:     finding.VerdictFail, failing: 1},
+		{name: "new check medium finding indicates on a ruled provision", provision: "5.5-5",
+			findings: []finding.Finding{live("config-over-http", finding.Medium, "http", 80, "settings page without CSRF token", "5.5-5")},
+			want:     finding.VerdictInconclusive, indicating: 1},
 
 		// generic rule and declaration-only provisions
 		{name: "generic high finding fails", provision: "5.8-2",
@@ -586,7 +618,7 @@ func TestRuleTable(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"5.1-1", "5.2-1", "5.2-3", "5.3-8", "5.4-1", "5.4-3", "5.5-1", "5.5-4", "5.6-1", "5.6-2", "5.6-4", "5.6-9", "5.9-1", "5.13-1"} {
+	for _, id := range []string{"5.1-1", "5.2-1", "5.2-3", "5.3-8", "5.4-1", "5.4-3", "5.5-1", "5.5-4", "5.6-1", "5.6-2", "5.6-4", "5.6-9", "5.9-1", "5.13-1", "5.13-1B"} {
 		if _, ok := RuleFor(id); !ok {
 			t.Errorf("provision %s is cited by a check but has no rule", id)
 		}

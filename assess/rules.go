@@ -68,6 +68,11 @@ type Rule struct {
 	// alone: they leave it INCONCLUSIVE.
 	Indicators []Match
 	Sources    []Source
+	// Ignores lists checks whose findings do not bear on the provision
+	// even though they cite it or the provision it was split from. The
+	// findings of checks the rule does not mention at all (new checks) are
+	// judged by the generic rule.
+	Ignores []string
 	// Declared, when set, reads what the declarations say beyond the
 	// provision's own entry (the disclosure URL for 5.2-1).
 	Declared func(in *Input) (implementation string, line int, ok bool)
@@ -289,12 +294,25 @@ func Rules() []Rule {
 			// No check sends input through user interfaces: declaration only,
 			// and findings about network input (cited as 5.13-1) stay out.
 			ID: "input-validation-ui", Provisions: []string{"5.13-1A"},
-			Text: "No check exercises user-interface input; the declaration decides.",
+			Text:    "No check exercises user-interface input; the declaration decides.",
+			Ignores: []string{checkUnresponsive},
 		},
 		{
-			ID: "resilience", Provisions: []string{"5.9-1", "5.13-1", "5.13-1B"},
-			Text: "A device that stopped answering during the checks indicates it does not withstand unexpected input or load; " +
-				"it cannot decide alone (it may also be a defence such as rate limiting).",
+			ID: "input-validation", Provisions: []string{"5.13-1", "5.13-1B"},
+			Text: "FAIL when the robustness check (--robustness) names a malformed input after which the device stopped " +
+				"answering or restarted. A device that stopped answering during the other checks is an indicator (it may " +
+				"also be a defence such as rate limiting). Surviving the robustness probes is evidence, but a PASS also " +
+				"needs the declaration.",
+			Fails: []Match{{Check: checkUnresponsive, AtLeast: finding.High, Says: "crashed or restarted on malformed input",
+				Where: func(f finding.Finding) bool { _, ok := f.Evidence["probe"]; return ok }}},
+			Indicators: []Match{{Check: checkUnresponsive, Says: "device stopped answering"}},
+			Sources: []Source{{Kind: standard.Network, Checks: []string{checkUnresponsive}, Complete: devicesAlive,
+				Says: "robustness probes"}},
+		},
+		{
+			ID: "resilience", Provisions: []string{"5.9-1"},
+			Text: "A device that stopped answering during the checks, or after malformed input, indicates it is not resilient; " +
+				"it cannot decide alone.",
 			Indicators: []Match{{Check: checkUnresponsive, Says: "device stopped answering"}},
 			Sources:    []Source{{Kind: standard.Network, Complete: devicesAlive, Says: "liveness after the checks"}},
 		},
