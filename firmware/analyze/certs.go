@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"bytes"
 	"context"
 	//lint:ignore SA1019 recognising legacy DSA keys is the point
 	"crypto/dsa"
@@ -89,7 +90,7 @@ func (c *Certificates) Analyze(ctx context.Context, _ *unpack.Tree, files []*unp
 			return out, err
 		}
 		data := f.Data()
-		if !strings.Contains(string(data[:min(len(data), 1<<20)]), "-----BEGIN CERTIFICATE-----") {
+		if !bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
 			continue
 		}
 		var certs []*x509.Certificate
@@ -109,7 +110,7 @@ func (c *Certificates) Analyze(ctx context.Context, _ *unpack.Tree, files []*unp
 		if len(certs) == 0 || len(certs) > maxCertsPerFile {
 			continue
 		}
-		hasKey := strings.Contains(string(data), "PRIVATE KEY-----")
+		hasKey := bytes.Contains(data, []byte("PRIVATE KEY-----"))
 		for _, cert := range certs {
 			if cert.IsCA && len(certs) > 1 {
 				continue // a chain's CA is not the device's certificate
