@@ -282,7 +282,7 @@ func TestComponents(t *testing.T) {
 	}
 	root := imagetest.Rootfs(t, entries)
 	kernel := []byte("Linux version 5.10.176 (builder@buildhost) (gcc 12) #0 SMP\n")
-	img := imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "none", "MIPS OpenWrt Linux-5.10.176"), imagetest.Squashfs(t, root, "xz"))
+	img := imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "none", "MIPS OpenWrt Linux-5.10.176"), imagetest.Squashfs(t, root, "gzip"))
 	bbVersion := strings.Fields(string(imagetest.Run(t, "", nil, "busybox")))[1] // "v1.35.0"
 	osvDir := t.TempDir()
 	rec := `{"id":"TEST-1","aliases":["CVE-2099-0001"],"affected":[{"package":{"name":"busybox"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"99.0"}]}]}]}`
