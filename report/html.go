@@ -167,6 +167,9 @@ func buildPage(rep *finding.Report, a *assess.Assessment) *htmlPage {
 		if _, dup := anchors[f.Key()]; !dup {
 			anchors[f.Key()] = anchor
 		}
+		if f.Remediation == "" {
+			f.Remediation = defaultFixes[f.Check]
+		}
 		p.Findings = append(p.Findings, findingView{Finding: f, Anchor: anchor, Where: where(f),
 			Evidence: evidenceRows(f.Evidence), Provisions: strings.Join(f.Provisions, ", ")})
 	}
@@ -211,6 +214,26 @@ func (p *htmlPage) devices(rep *finding.Report) {
 	if len(firmware) > 0 {
 		p.Devices = append(p.Devices, deviceCard{Title: "Firmware", Findings: firmware})
 	}
+}
+
+// defaultFixes says how to fix a finding whose check gave no remediation,
+// so every finding in the page comes with one.
+var defaultFixes = map[string]string{
+	finding.CheckDefaultCredentials:    "Ship without a universal default password: a unique per-device password or one the user must set at first use (EN 303 645 5.1-1, PSTI requirement 1).",
+	finding.CheckUnauthenticatedAccess: "Require authentication on every interface that gives access to the device or its data (EN 303 645 5.1-1, 5.5-4).",
+	finding.CheckCleartextProtocol:     "Carry logins only over encrypted channels (SSH, TLS); disable the clear-text service (EN 303 645 5.5-1).",
+	finding.CheckWeakTLS:               "Offer only TLS 1.2 and 1.3 with modern cipher suites, and a certificate unique to the unit (EN 303 645 5.5-1).",
+	finding.CheckWeakSSH:               "Offer only current SSH key exchange, host key and cipher algorithms (EN 303 645 5.5-1).",
+	finding.CheckExposedDebugService:   "Disable debug and legacy services in production firmware; expose only what the product needs (EN 303 645 5.6-1, 5.6-2).",
+	finding.CheckVulnDisclosure:        "Publish a vulnerability disclosure policy (RFC 9116 security.txt) with a contact and response times (EN 303 645 5.2-1, PSTI requirement 2).",
+	finding.CheckHardCodedCredentials:  "Remove preset passwords from the image: generate a unique password per unit at manufacture or have the user set one (EN 303 645 5.1-1).",
+	finding.CheckEmbeddedPrivateKey:    "Do not ship private keys in the image: generate keys on each unit or provision them per unit in secure storage (EN 303 645 5.4-1, 5.4-3).",
+	finding.CheckEmbeddedSecret:        "Remove hard-coded secrets from the image: provision per-unit credentials in secure storage (EN 303 645 5.4-1, 5.4-3).",
+	finding.CheckInsecureBootService:   "Do not start debug or clear-text services at boot in production firmware (EN 303 645 5.6-1, 5.6-4).",
+	finding.CheckBinaryHardening:       "Build binaries with stack protector, PIE, full RELRO and NX (EN 303 645 5.6-9).",
+	finding.CheckKnownVulnerability:    "Update the component to a version that fixes the vulnerability and ship a security update (EN 303 645 5.2-3, 5.3-8).",
+	finding.CheckDeviceUnresponsive:    "Make the device withstand malformed input and load without crashing or rebooting (EN 303 645 5.13-1, 5.9-1).",
+	finding.CheckSharedSecret:          "Give every unit its own keys and credentials; nothing secret may be shared across units (EN 303 645 5.1-1, 5.4-1).",
 }
 
 var pstiPlain = map[int]string{

@@ -236,6 +236,8 @@ func TestHTMLStructure(t *testing.T) {
 		"How to fix:</strong> Ship without a universal default password.",
 		"Security updates until</dt><dd>31 December 2030",
 		"Provision titles are paraphrases",
+		// root has a preset password carries no remediation: the default one shows.
+		"How to fix:</strong> Remove preset passwords from the image",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -276,6 +278,19 @@ func TestHTMLRedactionAndEscaping(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "xc3511") || !strings.Contains(buf.String(), "hunter22") {
 		t.Error("--show-secrets did not reveal the secrets")
+	}
+}
+
+// Every check id of the contract has a default fix.
+func TestDefaultFixes(t *testing.T) {
+	for _, id := range []string{finding.CheckDefaultCredentials, finding.CheckUnauthenticatedAccess, finding.CheckCleartextProtocol,
+		finding.CheckWeakTLS, finding.CheckWeakSSH, finding.CheckExposedDebugService, finding.CheckVulnDisclosure,
+		finding.CheckHardCodedCredentials, finding.CheckEmbeddedPrivateKey, finding.CheckEmbeddedSecret,
+		finding.CheckInsecureBootService, finding.CheckBinaryHardening, finding.CheckKnownVulnerability,
+		finding.CheckDeviceUnresponsive, finding.CheckSharedSecret} {
+		if defaultFixes[id] == "" {
+			t.Errorf("no default fix for %s", id)
+		}
 	}
 }
 
