@@ -100,6 +100,9 @@ type PSTIRollup struct {
 	Name        string
 	LegalRef    string
 	Verdict     string
+	// Basis is "evidence", "declaration", "evidence+declaration",
+	// "conditions" or "none": what decided the provisions behind it.
+	Basis string
 	// Reason explains the verdict in plain words.
 	Reason     string
 	Provisions []string

@@ -534,6 +534,14 @@ func TestRollups(t *testing.T) {
 	if len(a.PSTI[2].Unverified) == 0 {
 		t.Error("PSTI 3 lost its unverified flags")
 	}
+	if a.PSTI[0].Basis != "evidence" || a.PSTI[1].Basis != "evidence+declaration" || a.PSTI[2].Basis != "declaration" ||
+		!strings.Contains(a.PSTI[2].Reason, "not verified by a check") || strings.Contains(a.PSTI[0].Reason, "not verified") {
+		t.Errorf("PSTI bases: %q %q %q / %s", a.PSTI[0].Basis, a.PSTI[1].Basis, a.PSTI[2].Basis, a.PSTI[2].Reason)
+	}
+	if combineBases(map[string]bool{"conditions": true}) != "conditions" || combineBases(nil) != "none" ||
+		combineBases(map[string]bool{"evidence": true, "declaration": true}) != "evidence+declaration" {
+		t.Error("combineBases")
+	}
 
 	// A default password fails PSTI 1 and guideline 1, nothing else.
 	in.Findings = []finding.Finding{fDefault}

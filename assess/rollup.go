@@ -38,8 +38,8 @@ func (a *Assessment) rollup(cat *standard.Catalogue) {
 	}
 	for _, req := range cat.PSTI {
 		r := PSTIRollup{Requirement: req.Number, Name: req.Name, LegalRef: req.LegalRef, Unverified: req.UnverifiedFields}
-		var states []string
-		var parts []string
+		var states, parts []string
+		bases := map[string]bool{}
 		for _, id := range req.Provisions {
 			p, ok := cat.Provision(id)
 			if !ok {
@@ -52,9 +52,16 @@ func (a *Assessment) rollup(cat *standard.Catalogue) {
 			r.Provisions = append(r.Provisions, v.Provision)
 			states = append(states, v.Verdict)
 			parts = append(parts, fmt.Sprintf("%s %s", v.Provision, v.Verdict))
+			if v.Verdict != finding.VerdictNotApplicable || len(req.Provisions) == 1 {
+				bases[v.Basis] = true
+			}
 		}
 		r.Verdict = worst(states)
+		r.Basis = combineBases(bases)
 		r.Reason = pstiReason(req.Number, r.Verdict, a) + " (" + strings.Join(parts, ", ") + ")"
+		if r.Verdict == finding.VerdictPass && r.Basis == "declaration" {
+			r.Reason += "; as the manufacturer declares it, not verified by a check"
+		}
 		if a.Edition != standard.V2_1_1 {
 			r.Reason += "; PSTI deemed compliance is defined against EN 303 645 V2.1.1"
 		}
@@ -83,4 +90,21 @@ func pstiReason(n int, verdict string, a *Assessment) string {
 		return "not assessed: needs the manufacturer's declarations"
 	}
 	return "not assessed: " + what + " was neither declared nor checked"
+}
+
+// combineBases merges the bases of several verdicts into one.
+func combineBases(bases map[string]bool) string {
+	ev := bases["evidence"] || bases["evidence+declaration"]
+	decl := bases["declaration"] || bases["evidence+declaration"]
+	switch {
+	case ev && decl:
+		return "evidence+declaration"
+	case ev:
+		return "evidence"
+	case decl:
+		return "declaration"
+	case bases["conditions"]:
+		return "conditions"
+	}
+	return "none"
 }
