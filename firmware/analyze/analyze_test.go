@@ -202,3 +202,22 @@ func TestCrackBudget(t *testing.T) {
 		t.Errorf("finding %+v", fs[0])
 	}
 }
+
+func TestConsoleLoginVariants(t *testing.T) {
+	t.Parallel()
+	for line, want := range map[string]bool{
+		"ttyS0::respawn:-/bin/sh":                                        true,
+		"::askfirst:/bin/ash --login":                                    true,
+		"ttyS0::respawn:/bin/login -f root":                              true,
+		"ttyS1::respawn:/sbin/getty -n -l /bin/sh -L ttyS1 115200 vt100": true,
+		"ttyS0::respawn:/sbin/getty -L ttyS0 115200 vt100":               false,
+		"::sysinit:/etc/init.d/rcS":                                      false,
+		"ttyS0::respawn:/bin/login":                                      false,
+		"s0:2345:respawn:/sbin/getty -L 115200 ttyS0":                    false,
+	} {
+		fs, err := Run(context.Background(), treeOf(t, map[string]string{"etc/inittab": line + "\n"}), []Analyzer{NewBootServices()})
+		if err != nil || (len(fs) == 1) != want {
+			t.Errorf("%q: findings %v (err %v), want finding=%v", line, fs, err, want)
+		}
+	}
+}

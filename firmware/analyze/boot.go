@@ -253,7 +253,17 @@ func inittabShell(f *unpack.File, line string, lineNo int) (finding.Finding, boo
 		return finding.Finding{}, false
 	}
 	words := strings.Fields(proc)
-	if len(words) == 0 || !isShell(words[0]) {
+	if len(words) == 0 {
+		return finding.Finding{}, false
+	}
+	why := "shell started directly"
+	switch prog := path.Base(strings.TrimPrefix(words[0], "-")); {
+	case isShell(words[0]):
+	case prog == "login" && hasWord(words[1:], "-f"):
+		why = "login -f: logged in without a password"
+	case strings.HasSuffix(prog, "getty") && getttyShell(words[1:]):
+		why = "getty runs a shell as its login program"
+	default:
 		return finding.Finding{}, false
 	}
 	tty := strings.SplitN(line, ":", 2)[0]
@@ -262,7 +272,7 @@ func inittabShell(f *unpack.File, line string, lineNo int) (finding.Finding, boo
 	}
 	return finding.Finding{Check: finding.CheckInsecureBootService, Provisions: []string{"5.6-4", "5.6-1"},
 		Severity: finding.High, Title: "Shell without login on the serial console (" + tty + ")",
-		Path: f.Path(), Evidence: layerEvidence(f, map[string]any{"service": "console-shell", "line": lineNo, "entry": line, "tty": tty}),
+		Path: f.Path(), Evidence: layerEvidence(f, map[string]any{"service": "console-shell", "line": lineNo, "entry": line, "tty": tty, "why": why}),
 		Remediation: "Start a login prompt (getty/login) on the console, or disable it in production."}, true
 }
 
@@ -401,4 +411,24 @@ func scriptEnabled(f *unpack.File) (bool, string) {
 		}
 	}
 	return true, ""
+}
+
+func hasWord(words []string, w string) bool {
+	for _, x := range words {
+		if x == w {
+			return true
+		}
+	}
+	return false
+}
+
+// getttyShell reports "getty -n -l /bin/sh"-style lines: no login
+// prompt and a shell as the login program.
+func getttyShell(args []string) bool {
+	for i, a := range args {
+		if a == "-l" && i+1 < len(args) && isShell(args[i+1]) {
+			return true
+		}
+	}
+	return false
 }
