@@ -31,7 +31,7 @@ type Analyzer interface {
 // Default returns fresh instances of the built-in analyses (some gather
 // state over one image, so use a new list per image).
 func Default() []Analyzer {
-	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewCertificates(), NewSecrets(), NewBootServices(), NewHardening()}
+	return []Analyzer{NewAccounts(), NewPrivateKeys(), NewCertificates(), NewSecrets(), NewBootServices(), NewHardening(), NewUpdateURLs()}
 }
 
 // PerFile is implemented by analyzers that judge each file on its own

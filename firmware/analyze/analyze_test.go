@@ -221,3 +221,29 @@ func TestConsoleLoginVariants(t *testing.T) {
 		}
 	}
 }
+
+func TestUpdateURLs(t *testing.T) {
+	t.Parallel()
+	tree := treeOf(t, map[string]string{
+		"usr/sbin/fwcheck":     "#!/bin/sh\nwget -O /tmp/fw.bin http://update.vendor-cloud.com/firmware/cam200/latest.bin\n",
+		"etc/config/system":    "option url 'https://update.vendor-cloud.com/firmware/'\n",
+		"usr/lib/libota.so":    "\x7fELF\x00\x00http://ota.vendor-cloud.com/api/v1/upgrade\x00http://www.w3.org/2001/XMLSchema\x00",
+		"www/index.html":       "<a href=\"http://192.168.1.1/upgrade.cgi\">local</a>",
+		"usr/share/doc/README": "see http://update.vendor-cloud.com/firmware/cam200/latest.bin again\n",
+	})
+	fs, err := Run(context.Background(), tree, []Analyzer{NewUpdateURLs()})
+	if err != nil || len(fs) != 2 {
+		t.Fatalf("findings %v, err %v; want the wget URL and the OTA URL once each", fs, err)
+	}
+	for _, f := range fs {
+		if f.Check != finding.CheckCleartextProtocol || f.Severity != finding.Info {
+			t.Errorf("finding %+v", f)
+		}
+	}
+	// The URL seen in two files is reported at the smaller path, counted twice.
+	for _, f := range fs {
+		if strings.Contains(fmt.Sprint(f.Evidence["url"]), "latest.bin") && (f.Path != "/usr/sbin/fwcheck" && f.Path != "/usr/share/doc/README" || f.Evidence["files"] != 2) {
+			t.Errorf("duplicate URL: %+v", f)
+		}
+	}
+}
