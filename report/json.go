@@ -18,15 +18,16 @@ const (
 	Text  Format = "text"
 	JSON  Format = "json"
 	SARIF Format = "sarif"
+	HTML  Format = "html"
 )
 
 // ParseFormat validates a --format value.
 func ParseFormat(s string) (Format, error) {
 	switch Format(s) {
-	case Text, JSON, SARIF:
+	case Text, JSON, SARIF, HTML:
 		return Format(s), nil
 	}
-	return "", fmt.Errorf("unknown format %q (want text, json or sarif)", s)
+	return "", fmt.Errorf("unknown format %q (want text, json, sarif or html)", s)
 }
 
 // Options tunes rendering.
@@ -43,6 +44,8 @@ func Write(w io.Writer, f Format, rep *finding.Report, opts Options) error {
 		return WriteJSON(w, rep)
 	case SARIF:
 		return WriteSARIF(w, rep)
+	case HTML:
+		return WriteHTML(w, rep, nil)
 	default:
 		return WriteText(w, rep, opts)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/report"
 )
@@ -62,12 +63,13 @@ Start with "iotcop demo": it runs a virtual device lab on loopback and scans it.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newScanCmd(e), newFirmwareCmd(e), newLabCmd(e), newDemoCmd(e), newSchemaCmd(e))
+	root.AddCommand(newScanCmd(e), newFirmwareCmd(e), newAssessCmd(e), newProvisionsCmd(e), newDeclareCmd(e),
+		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e))
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
 		return ExitClean
-	case errors.Is(err, errFindings):
+	case errors.Is(err, errFindings), errors.Is(err, errDeclarationProblems):
 		return ExitFindings
 	}
 	fmt.Fprintf(stderr, "iotcop: %v\n", err)
@@ -89,7 +91,7 @@ type outputFlags struct {
 
 func (o *outputFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "report format: text, json or sarif")
+	f.StringVar(&o.format, "format", "text", "report format: text, json, sarif or html")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
 	f.BoolVar(&o.showSecrets, "show-secrets", false, "show found passwords and keys in the report (redacted by default)")
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when a finding is at or above this severity (critical, high, medium, low, info, or none)")
@@ -110,7 +112,10 @@ func (o *outputFlags) validate() (report.Format, error) {
 }
 
 // emit writes the report and maps its findings to the exit status.
-func (o *outputFlags) emit(e *env, rep *finding.Report) error {
+func (o *outputFlags) emit(e *env, rep *finding.Report) error { return o.emitAssessed(e, rep, nil) }
+
+// emitAssessed writes the report with its assessment (nil for none).
+func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assessment) error {
 	format, err := o.validate()
 	if err != nil {
 		return err
@@ -130,7 +135,20 @@ func (o *outputFlags) emit(e *env, rep *finding.Report) error {
 	} else if f, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
 		colour = true
 	}
-	if err := report.Write(w, format, rep, report.Options{Colour: colour}); err != nil {
+	switch {
+	case a != nil && format == report.HTML:
+		err = report.WriteHTML(w, rep, a)
+	case a != nil && format == report.Text:
+		if err = assess.WriteSummary(w, a); err == nil {
+			_, err = fmt.Fprintln(w)
+		}
+		if err == nil {
+			err = report.Write(w, format, rep, report.Options{Colour: colour})
+		}
+	default:
+		err = report.Write(w, format, rep, report.Options{Colour: colour})
+	}
+	if err != nil {
 		return err
 	}
 	if o.failOn == "none" {

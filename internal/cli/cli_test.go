@@ -116,3 +116,60 @@ func TestScanNothingListening(t *testing.T) {
 		t.Fatalf("closed host produced %+v", rep)
 	}
 }
+
+func TestProvisionsAndDeclare(t *testing.T) {
+	code, out, stderr := run(t, "provisions", "--psti", "1", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"5.1-1"`) || !json.Valid([]byte(out)) {
+		t.Fatalf("provisions: %d %q %s", code, out[:min(len(out), 120)], stderr)
+	}
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "decl.yaml")
+	if code, _, stderr := run(t, "declare", "init", "-o", tmpl); code != 0 {
+		t.Fatalf("declare init: %d %s", code, stderr)
+	}
+	if code, _, _ := run(t, "declare", "init", "-o", tmpl); code != ExitError {
+		t.Fatalf("declare init overwrote %s", tmpl)
+	}
+	// The unfilled template lacks the required identity fields.
+	code, out, _ = run(t, "declare", "check", tmpl)
+	if code != ExitFindings || !strings.Contains(out, "decl.yaml:") || !strings.Contains(out, "support_period.end is required") {
+		t.Fatalf("declare check of the empty template: %d %q", code, out)
+	}
+}
+
+// assess on the lab's first device: JSON carries a verdict per provision
+// and 5.1-1 fails on the camera's default passwords; HTML is one page.
+func TestAssessLabDevice(t *testing.T) {
+	base := daemontest.Base()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb bytes.Buffer
+	go Run(ctx, []string{"lab", "--base", base, "--devices", "1"}, strings.NewReader(""), &out, &errb)
+	daemontest.WaitTCP(t, base, 23)
+	code, stdout, stderr := run(t, "assess", "--target", base, "--format", "json", "-q", "--fail-on", "none", "--timeout", "1s")
+	if code != 0 {
+		t.Fatalf("assess: %d %s", code, stderr)
+	}
+	if err := report.Validate([]byte(stdout)); err != nil {
+		t.Fatal(err)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]string{}
+	for _, v := range rep.Verdicts {
+		verdicts[v.Provision] = v.Verdict
+	}
+	if len(verdicts) < 60 || verdicts["5.1-1"] != "FAIL" {
+		t.Fatalf("%d verdicts, 5.1-1 %q", len(verdicts), verdicts["5.1-1"])
+	}
+	html := filepath.Join(t.TempDir(), "a.html")
+	if code, _, stderr := run(t, "assess", "--target", base, "--format", "html", "-o", html, "-q", "--fail-on", "none", "--timeout", "1s"); code != 0 {
+		t.Fatalf("assess html: %d %s", code, stderr)
+	}
+	b, _ := os.ReadFile(html)
+	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("<!DOCTYPE html>")) || !bytes.Contains(b, []byte("5.1-1")) {
+		t.Fatalf("html report: %q", b[:min(len(b), 100)])
+	}
+}

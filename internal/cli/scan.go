@@ -9,6 +9,7 @@ import (
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
+	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/check"
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/finding"
@@ -34,6 +35,8 @@ type scanFlags struct {
 	budget      int
 	manifest    string
 	vendorURL   string
+	// checksRun is filled by run: the ids of the checks that ran.
+	checksRun []string
 	out         outputFlags
 }
 
@@ -158,6 +161,11 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 		defer func() { bar.SetTotal(-1, true); progress.Wait() }()
 	}
 	protocols := scan.DefaultProtocols()
-	sc := scan.New(opts, protocols, scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Manifest: manifest, Disclosure: disc}))
+	checks := scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Manifest: manifest, Disclosure: disc})
+	if s.noChecks {
+		checks = nil
+	}
+	s.checksRun = assess.CheckIDs(checks)
+	sc := scan.New(opts, protocols, checks)
 	return sc.Run(ctx, set)
 }
