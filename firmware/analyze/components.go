@@ -37,12 +37,12 @@ type Component struct {
 // devices. It produces no findings; List returns the inventory.
 type Components struct {
 	mu   sync.Mutex
-	seen map[string]bool
+	seen map[string]int // name@version -> index in list
 	list []Component
 }
 
 // NewComponents returns an empty inventory.
-func NewComponents() *Components { return &Components{seen: map[string]bool{}} }
+func NewComponents() *Components { return &Components{seen: map[string]int{}} }
 
 // Name implements Analyzer.
 func (*Components) Name() string { return "components" }
@@ -85,10 +85,15 @@ func (c *Components) add(comp Component) {
 	key := comp.Name + "@" + comp.Version
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.seen[key] {
+	// Files are visited in parallel: keep the smallest path so the
+	// inventory does not depend on the order.
+	if i, ok := c.seen[key]; ok {
+		if comp.Path < c.list[i].Path {
+			c.list[i] = comp
+		}
 		return
 	}
-	c.seen[key] = true
+	c.seen[key] = len(c.list)
 	c.list = append(c.list, comp)
 }
 
