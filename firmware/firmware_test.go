@@ -351,3 +351,27 @@ func TestWriteCycloneDX(t *testing.T) {
 		t.Errorf("components: %v", comps)
 	}
 }
+
+// Files are unpacked and analysed in parallel; the result must not depend
+// on the order.
+func TestDeterministicResult(t *testing.T) {
+	t.Parallel()
+	root, _ := imagetest.FlawedRootfs(t)
+	p := writeImage(t, imagetest.Squashfs(t, root, "gzip"))
+	var prev string
+	for i := range 3 {
+		res, err := Analyze(context.Background(), p, Options{Workers: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(struct {
+			F any
+			L any
+			C any
+		}{res.Findings, res.Layers, res.Components})
+		if i > 0 && string(b) != prev {
+			t.Fatalf("run %d differs from the previous one", i)
+		}
+		prev = string(b)
+	}
+}
