@@ -58,22 +58,11 @@ const classUnicastResponse = 0x8000
 
 // buildQuery builds a PTR query for names.
 func buildQuery(id uint16, names []string) ([]byte, error) {
-	b := dnsmessage.NewBuilder(make([]byte, 0, 512), dnsmessage.Header{ID: id})
-	b.EnableCompression()
-	if err := b.StartQuestions(); err != nil {
-		return nil, err
-	}
+	qs := make([]Question, 0, len(names))
 	for _, n := range names {
-		name, err := dnsmessage.NewName(n)
-		if err != nil {
-			return nil, err
-		}
-		q := dnsmessage.Question{Name: name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET | classUnicastResponse}
-		if err := b.Question(q); err != nil {
-			return nil, err
-		}
+		qs = append(qs, Question{Name: n, Type: dnsmessage.TypePTR})
 	}
-	return b.Finish()
+	return BuildQuery(id, qs...)
 }
 
 // reply is what one DNS response told.
@@ -87,83 +76,25 @@ var errNotResponse = errors.New("not a DNS response to our query")
 // parseReply parses a DNS message and checks it answers query id (legacy
 // unicast responders echo the id; some small stacks send 0).
 func parseReply(b []byte, id uint16) (reply, error) {
-	var p dnsmessage.Parser
-	h, err := p.Start(b)
+	m, err := ParseMessage(b)
 	if err != nil {
 		return reply{}, err
 	}
-	// mDNS responders answer with NOERROR; a unicast DNS server asked
-	// about .local answers NXDOMAIN or REFUSED and is not mDNS.
-	if !h.Response || (h.ID != id && h.ID != 0) || h.OpCode != 0 || h.RCode != dnsmessage.RCodeSuccess {
+	if m.ID != id && m.ID != 0 {
 		return reply{}, errNotResponse
 	}
-	if err := p.SkipAllQuestions(); err != nil {
-		return reply{}, err
-	}
 	r := reply{ptrs: map[string][]string{}}
-	// add reads the body of a PTR or SRV record.
-	add := func(rh dnsmessage.ResourceHeader, p *dnsmessage.Parser) error {
-		switch rh.Type {
-		case dnsmessage.TypePTR:
-			ptr, err := p.PTRResource()
-			if err != nil {
-				return err
-			}
-			owner := strings.ToLower(rh.Name.String())
-			if t := ptr.PTR.String(); len(r.ptrs[owner]) < maxNames && !slices.Contains(r.ptrs[owner], t) {
-				r.ptrs[owner] = append(r.ptrs[owner], t)
-			}
-		case dnsmessage.TypeSRV:
-			srv, err := p.SRVResource()
-			if err != nil {
-				return err
-			}
-			r.addHost(srv.Target.String())
+	for _, p := range m.PTRs {
+		owner := strings.ToLower(p.Owner)
+		if len(r.ptrs[owner]) < maxNames && !slices.Contains(r.ptrs[owner], p.Target) {
+			r.ptrs[owner] = append(r.ptrs[owner], p.Target)
 		}
-		return nil
 	}
-	for section := range 3 {
-		for {
-			var rh dnsmessage.ResourceHeader
-			switch section {
-			case 0:
-				rh, err = p.AnswerHeader()
-			case 1:
-				rh, err = p.AuthorityHeader()
-			default:
-				rh, err = p.AdditionalHeader()
-			}
-			if errors.Is(err, dnsmessage.ErrSectionDone) {
-				break
-			}
-			if err != nil {
-				return reply{}, err
-			}
-			if section == 1 {
-				if err := p.SkipAuthority(); err != nil {
-					return reply{}, err
-				}
-				continue
-			}
-			var skip func() error
-			if section == 0 {
-				skip = p.SkipAnswer
-			} else {
-				skip = p.SkipAdditional
-			}
-			if rh.Type == dnsmessage.TypePTR || rh.Type == dnsmessage.TypeSRV {
-				if err := add(rh, &p); err != nil {
-					return reply{}, err
-				}
-				continue
-			}
-			if rh.Type == dnsmessage.TypeA || rh.Type == dnsmessage.TypeAAAA {
-				r.addHost(rh.Name.String())
-			}
-			if err := skip(); err != nil {
-				return reply{}, err
-			}
-		}
+	for _, s := range m.SRVs {
+		r.addHost(s.Target)
+	}
+	for _, a := range m.Addrs {
+		r.addHost(a.Owner)
 	}
 	return r, nil
 }

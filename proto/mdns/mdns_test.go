@@ -3,11 +3,14 @@ package mdns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/iotcop/iotcop/internal/daemontest"
@@ -178,7 +181,18 @@ func FuzzParseReply(f *testing.F) {
 	f.Add(answerFor(q, "services"))
 	f.Add(q)
 	f.Add([]byte{0, 7, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 0x0c})
+	f.Add(fullAnswer(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if m, err := ParseMessage(data); err == nil {
+			if n := len(m.PTRs) + len(m.SRVs) + len(m.TXTs) + len(m.Addrs); n > maxRecords {
+				t.Fatalf("%d records kept", n)
+			}
+			for _, txt := range m.TXTs {
+				if len(txt.Strings) > maxTXTStrings {
+					t.Fatalf("%d TXT strings", len(txt.Strings))
+				}
+			}
+		}
 		r, err := parseReply(data, 7)
 		if err != nil {
 			return
@@ -192,4 +206,74 @@ func FuzzParseReply(f *testing.F) {
 			t.Fatalf("%d hosts", len(r.hosts))
 		}
 	})
+}
+
+// fullAnswer builds a response carrying every record type ParseMessage
+// reads, plus an authority record and an unread HINFO-like record; extra
+// adds more PTR answers.
+func fullAnswer(extra []string) []byte {
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: 0, Response: true, Authoritative: true})
+	_ = b.StartAnswers()
+	inst := dnsmessage.MustNewName("Cam._http._tcp.local.")
+	_ = b.PTRResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("_http._tcp.local."), Class: dnsmessage.ClassINET}, dnsmessage.PTRResource{PTR: inst})
+	for _, e := range extra {
+		_ = b.PTRResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("_http._tcp.local."), Class: dnsmessage.ClassINET}, dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(e)})
+	}
+	_ = b.StartAuthorities()
+	_ = b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("auth.local."), Class: dnsmessage.ClassINET}, dnsmessage.AResource{A: [4]byte{10, 0, 0, 9}})
+	_ = b.StartAdditionals()
+	_ = b.SRVResource(dnsmessage.ResourceHeader{Name: inst, Class: dnsmessage.ClassINET}, dnsmessage.SRVResource{Port: 8080, Target: dnsmessage.MustNewName("cam.local.")})
+	_ = b.TXTResource(dnsmessage.ResourceHeader{Name: inst, Class: dnsmessage.ClassINET}, dnsmessage.TXTResource{TXT: []string{"path=/", "model=X1"}})
+	_ = b.AResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("cam.local."), Class: dnsmessage.ClassINET}, dnsmessage.AResource{A: [4]byte{10, 0, 0, 5}})
+	_ = b.AAAAResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("cam.local."), Class: dnsmessage.ClassINET}, dnsmessage.AAAAResource{AAAA: [16]byte{0: 0xfe, 1: 0x80, 15: 5}})
+	_ = b.MXResource(dnsmessage.ResourceHeader{Name: dnsmessage.MustNewName("cam.local."), Class: dnsmessage.ClassINET}, dnsmessage.MXResource{MX: dnsmessage.MustNewName("mx.local.")})
+	out, err := b.Finish()
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func TestParseMessage(t *testing.T) {
+	many := make([]string, 300)
+	for i := range many {
+		many[i] = fmt.Sprintf("i%d._http._tcp.local.", i)
+	}
+	query, _ := BuildQuery(1, Question{Name: ServicesName, Type: dnsmessage.TypePTR})
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr bool
+		check   func(t *testing.T, m Message)
+	}{
+		{name: "every record type", in: fullAnswer(nil), check: func(t *testing.T, m Message) {
+			want := Message{
+				PTRs:  []PTR{{"_http._tcp.local.", "Cam._http._tcp.local."}},
+				SRVs:  []SRV{{"Cam._http._tcp.local.", "cam.local.", 8080}},
+				TXTs:  []TXT{{"Cam._http._tcp.local.", []string{"path=/", "model=X1"}}},
+				Addrs: []Addr{{"cam.local.", netip.MustParseAddr("10.0.0.5")}, {"cam.local.", netip.MustParseAddr("fe80::5")}},
+			}
+			if diff := cmp.Diff(want, m, cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
+				t.Error(diff)
+			}
+		}},
+		{name: "records capped", in: fullAnswer(many), check: func(t *testing.T, m Message) {
+			if n := len(m.PTRs) + len(m.SRVs) + len(m.TXTs) + len(m.Addrs); n != maxRecords {
+				t.Errorf("%d records kept, want %d", n, maxRecords)
+			}
+		}},
+		{name: "a query is not a response", in: query, wantErr: true},
+		{name: "truncated", in: fullAnswer(nil)[:40], wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ParseMessage(tt.in)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if tt.check != nil {
+				tt.check(t, m)
+			}
+		})
+	}
 }

@@ -14,31 +14,33 @@ const (
 
 var errMalformed = errors.New("malformed SSDP response")
 
-// response is a parsed HTTP-over-UDP SSDP answer. Header names are lower
-// case; the first occurrence of a header wins.
-type response struct {
-	status  int
-	headers map[string]string
+// Response is a parsed HTTP-over-UDP SSDP answer.
+type Response struct {
+	Status int // HTTP status code
+	// Headers maps lower-case header names to their trimmed values; the
+	// first occurrence of a header wins.
+	Headers map[string]string
 }
 
-// parseResponse parses "HTTP/1.1 200 OK\r\nST: ...\r\n...\r\n\r\n". Bare LF
-// line ends are accepted, as many devices send them.
-func parseResponse(b []byte) (response, error) {
+// ParseResponse parses "HTTP/1.1 200 OK\r\nST: ...\r\n...\r\n\r\n" (at
+// most 64 header lines of 1 KiB each). Bare LF line ends are accepted, as
+// many devices send them.
+func ParseResponse(b []byte) (Response, error) {
 	s := string(b)
 	line, rest, _ := strings.Cut(s, "\n")
 	line = strings.TrimRight(line, "\r")
 	proto, statusText, ok := strings.Cut(line, " ")
 	if !ok || !strings.HasPrefix(proto, "HTTP/1.") || len(proto) != len("HTTP/1.1") {
-		return response{}, fmt.Errorf("%w: status line %q", errMalformed, trim(line))
+		return Response{}, fmt.Errorf("%w: status line %q", errMalformed, trim(line))
 	}
 	code, _, _ := strings.Cut(strings.TrimLeft(statusText, " "), " ")
 	if len(code) != 3 || code[0] < '1' || code[0] > '5' || code[1] < '0' || code[1] > '9' || code[2] < '0' || code[2] > '9' {
-		return response{}, fmt.Errorf("%w: status code %q", errMalformed, trim(code))
+		return Response{}, fmt.Errorf("%w: status code %q", errMalformed, trim(code))
 	}
-	r := response{status: int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'), headers: map[string]string{}}
+	r := Response{Status: int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0'), Headers: map[string]string{}}
 	for n := 0; rest != ""; n++ {
 		if n == maxHeaders {
-			return response{}, fmt.Errorf("%w: more than %d headers", errMalformed, maxHeaders)
+			return Response{}, fmt.Errorf("%w: more than %d headers", errMalformed, maxHeaders)
 		}
 		line, rest, _ = strings.Cut(rest, "\n")
 		line = strings.TrimRight(line, "\r")
@@ -46,15 +48,15 @@ func parseResponse(b []byte) (response, error) {
 			break // end of headers
 		}
 		if len(line) > maxHeaderLine {
-			return response{}, fmt.Errorf("%w: header line of %d bytes", errMalformed, len(line))
+			return Response{}, fmt.Errorf("%w: header line of %d bytes", errMalformed, len(line))
 		}
 		name, value, ok := strings.Cut(line, ":")
 		name = strings.ToLower(strings.TrimSpace(name))
 		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return response{}, fmt.Errorf("%w: header line %q", errMalformed, trim(line))
+			return Response{}, fmt.Errorf("%w: header line %q", errMalformed, trim(line))
 		}
-		if _, dup := r.headers[name]; !dup {
-			r.headers[name] = strings.TrimSpace(value)
+		if _, dup := r.Headers[name]; !dup {
+			r.Headers[name] = strings.TrimSpace(value)
 		}
 	}
 	return r, nil
@@ -62,14 +64,14 @@ func parseResponse(b []byte) (response, error) {
 
 func trim(s string) string { return s[:min(len(s), 64)] }
 
-// isSSDP reports whether a response looks like an answer to M-SEARCH: a
+// IsSearchAnswer reports whether r looks like an answer to M-SEARCH: a
 // 200 with at least one of the SSDP headers.
-func (r response) isSSDP() bool {
-	if r.status != 200 {
+func (r Response) IsSearchAnswer() bool {
+	if r.Status != 200 {
 		return false
 	}
 	for _, h := range []string{"st", "usn", "location"} {
-		if r.headers[h] != "" {
+		if r.Headers[h] != "" {
 			return true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,12 +52,18 @@ const (
 
 // mSearch builds a unicast M-SEARCH for every service (UPnP Device
 // Architecture 1.1 section 1.3.2: HOST names the target for unicast).
-func mSearch(hostPort string) []byte {
+func mSearch(hostPort string) []byte { return SearchRequest(hostPort, "ssdp:all", 1) }
+
+// SearchRequest builds an M-SEARCH for search target st ("ssdp:all",
+// "upnp:rootdevice"). hostPort is "239.255.255.250:1900" for a multicast
+// search or the target's address for a unicast one; mx is the number of
+// seconds responders may spread their answers over (UDA 1.1 section 1.3.2).
+func SearchRequest(hostPort, st string, mx int) []byte {
 	return []byte("M-SEARCH * HTTP/1.1\r\n" +
 		"HOST: " + hostPort + "\r\n" +
 		"MAN: \"ssdp:discover\"\r\n" +
-		"MX: 1\r\n" +
-		"ST: ssdp:all\r\n" +
+		"MX: " + strconv.Itoa(mx) + "\r\n" +
+		"ST: " + st + "\r\n" +
 		"USER-AGENT: iotcop UPnP/1.1 iotcop/1\r\n\r\n")
 }
 
@@ -67,7 +74,8 @@ func mSearch(hostPort string) []byte {
 // Info keys: "server", "location", "usn", "search_targets" (comma-separated
 // ST values), and from the description "friendly_name", "manufacturer",
 // "manufacturer_url", "model_name", "model_number", "model_description",
-// "serial_number", "udn", "device_type"; "description_error" says why a
+// "serial_number", "udn", "device_type", "firmware_version",
+// "software_version"; "description_error" says why a
 // LOCATION was not read (another host, HTTP error, bad XML).
 func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, ep proto.Endpoint) (*proto.Identity, error) {
 	resps, first, err := search(ctx, conn, ep)
@@ -78,11 +86,11 @@ func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, e
 	var targets []string
 	for _, r := range resps {
 		for h, key := range map[string]string{"server": "server", "location": "location", "usn": "usn"} {
-			if v := r.headers[h]; v != "" && id.Info[key] == "" {
+			if v := r.Headers[h]; v != "" && id.Info[key] == "" {
 				id.Set(key, proto.Printable([]byte(v)))
 			}
 		}
-		if st := r.headers["st"]; st != "" && !slices.Contains(targets, st) {
+		if st := r.Headers["st"]; st != "" && !slices.Contains(targets, st) {
 			targets = append(targets, st)
 		}
 	}
@@ -91,7 +99,7 @@ func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, e
 	}
 	id.Product, id.Version = productFromServer(id.Info["server"])
 	if loc := firstLocation(resps); loc != "" {
-		if d, err := fetchDescription(ctx, ep, loc); err == nil {
+		if d, err := FetchDescription(ctx, ep, loc); err == nil {
 			d.apply(id)
 		} else {
 			id.Set("description_error", proto.Printable([]byte(err.Error())))
@@ -102,7 +110,7 @@ func (p *Protocol) Identify(ctx context.Context, conn net.Conn, banner []byte, e
 
 // search sends M-SEARCH and collects valid answers until the wait ends,
 // maxResponses arrived, or a short grace passed after the first.
-func search(ctx context.Context, conn net.Conn, ep proto.Endpoint) ([]response, []byte, error) {
+func search(ctx context.Context, conn net.Conn, ep proto.Endpoint) ([]Response, []byte, error) {
 	deadline := time.Now().Add(ep.IOTimeout())
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
@@ -111,7 +119,7 @@ func search(ctx context.Context, conn net.Conn, ep proto.Endpoint) ([]response, 
 	if _, err := conn.Write(mSearch(ep.Addr())); err != nil {
 		return nil, nil, fmt.Errorf("send M-SEARCH: %w", err)
 	}
-	var out []response
+	var out []Response
 	var first []byte
 	buf := make([]byte, maxDatagram)
 	var readErr error
@@ -125,8 +133,8 @@ func search(ctx context.Context, conn net.Conn, ep proto.Endpoint) ([]response, 
 			readErr = err
 			break
 		}
-		r, err := parseResponse(buf[:n])
-		if err != nil || !r.isSSDP() {
+		r, err := ParseResponse(buf[:n])
+		if err != nil || !r.IsSearchAnswer() {
 			continue
 		}
 		if len(out) == 0 {
@@ -146,9 +154,9 @@ func search(ctx context.Context, conn net.Conn, ep proto.Endpoint) ([]response, 
 	return out, first, nil
 }
 
-func firstLocation(resps []response) string {
+func firstLocation(resps []Response) string {
 	for _, r := range resps {
-		if l := r.headers["location"]; l != "" {
+		if l := r.Headers["location"]; l != "" {
 			return l
 		}
 	}
@@ -170,8 +178,8 @@ func joinCapped(items []string, max int) string {
 	return sb.String()
 }
 
-// description is the part of a UPnP device description we read.
-type description struct {
+// Description is the part of a UPnP device description iotcop reads.
+type Description struct {
 	Device struct {
 		DeviceType       string `xml:"deviceType"`
 		FriendlyName     string `xml:"friendlyName"`
@@ -182,11 +190,14 @@ type description struct {
 		ModelNumber      string `xml:"modelNumber"`
 		SerialNumber     string `xml:"serialNumber"`
 		UDN              string `xml:"UDN"`
+		// Not in the UPnP schema, but many vendors add them.
+		FirmwareVersion string `xml:"firmwareVersion"`
+		SoftwareVersion string `xml:"softwareVersion"`
 	} `xml:"device"`
 }
 
 // apply copies the description's facts into the identity.
-func (d description) apply(id *proto.Identity) {
+func (d Description) apply(id *proto.Identity) {
 	dev := d.Device
 	for key, v := range map[string]string{
 		"device_type":       dev.DeviceType,
@@ -198,6 +209,8 @@ func (d description) apply(id *proto.Identity) {
 		"model_number":      dev.ModelNumber,
 		"serial_number":     dev.SerialNumber,
 		"udn":               dev.UDN,
+		"firmware_version":  dev.FirmwareVersion,
+		"software_version":  dev.SoftwareVersion,
 	} {
 		if v = strings.TrimSpace(v); v != "" {
 			id.Set(key, proto.Printable([]byte(v[:min(len(v), 256)])))
@@ -223,12 +236,13 @@ func sameHost(rawURL string, ep proto.Endpoint) (*url.URL, bool) {
 	return u, true
 }
 
-// fetchDescription GETs the device description at loc when it is on the
-// target host, bounded in time and size, without following redirects.
-func fetchDescription(ctx context.Context, ep proto.Endpoint, loc string) (description, error) {
+// FetchDescription GETs the device description at loc when it is an http
+// URL on ep.Host (ep.Port is not used), bounded in time (ep.IOTimeout) and
+// size (64 KiB), without following redirects, and parses it.
+func FetchDescription(ctx context.Context, ep proto.Endpoint, loc string) (Description, error) {
 	u, ok := sameHost(loc, ep)
 	if !ok {
-		return description{}, fmt.Errorf("LOCATION %q is not an http URL on %s; not fetched", trim(loc), ep.Host)
+		return Description{}, fmt.Errorf("LOCATION %q is not an http URL on %s; not fetched", trim(loc), ep.Host)
 	}
 	dial := ep.Dial
 	if dial == nil {
@@ -248,28 +262,34 @@ func fetchDescription(ctx context.Context, ep proto.Endpoint, loc string) (descr
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return description{}, err
+		return Description{}, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return description{}, fmt.Errorf("fetch device description: %w", err)
+		return Description{}, fmt.Errorf("fetch device description: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return description{}, fmt.Errorf("fetch device description: HTTP %d", resp.StatusCode)
+		return Description{}, fmt.Errorf("fetch device description: HTTP %d", resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDescription))
 	if err != nil {
-		return description{}, fmt.Errorf("read device description: %w", err)
+		return Description{}, fmt.Errorf("read device description: %w", err)
 	}
-	var d description
+	return ParseDescription(body)
+}
+
+// ParseDescription parses a UPnP device description document. Callers
+// bound its size.
+func ParseDescription(body []byte) (Description, error) {
+	var d Description
 	dec := xml.NewDecoder(strings.NewReader(string(body)))
 	dec.Strict = false
 	// Descriptions may declare ISO-8859-1; the fields we read are ASCII in
 	// practice, so read them as they are rather than fail.
 	dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
 	if err := dec.Decode(&d); err != nil {
-		return description{}, fmt.Errorf("parse device description: %w", err)
+		return Description{}, fmt.Errorf("parse device description: %w", err)
 	}
 	return d, nil
 }

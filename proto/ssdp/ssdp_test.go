@@ -243,12 +243,12 @@ func TestParseResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, err := parseResponse([]byte(tt.in))
+			r, err := ParseResponse([]byte(tt.in))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
 			if err == nil {
-				if diff := cmp.Diff(tt.want, r.headers); diff != "" {
+				if diff := cmp.Diff(tt.want, r.Headers); diff != "" {
 					t.Errorf("headers (-want +got):\n%s", diff)
 				}
 			}
@@ -263,16 +263,56 @@ func FuzzParseResponse(f *testing.F) {
 	f.Add([]byte("HTTP/1.0 200 OK\nSERVER: Linux, UPnP/1.0, SDK/1.6\n\n"))
 	f.Add([]byte("HTTP/1.1 404 Not Found\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := parseResponse(data)
+		r, err := ParseResponse(data)
 		if err != nil {
 			return
 		}
-		if len(r.headers) > maxHeaders {
-			t.Fatalf("%d headers", len(r.headers))
+		if len(r.Headers) > maxHeaders {
+			t.Fatalf("%d headers", len(r.Headers))
 		}
-		if r.status < 100 || r.status > 599 {
-			t.Fatalf("status %d", r.status)
+		if r.Status < 100 || r.Status > 599 {
+			t.Fatalf("status %d", r.Status)
 		}
-		productFromServer(r.headers["server"])
+		productFromServer(r.Headers["server"])
+	})
+}
+
+func TestParseDescriptionVersions(t *testing.T) {
+	tests := []struct {
+		name, in           string
+		firmware, software string
+	}{
+		{name: "no version", in: deviceXML},
+		{name: "vendor firmware and software versions", in: strings.Replace(deviceXML, "<UDN>",
+			"<firmwareVersion>1.0.4</firmwareVersion><softwareVersion>build 77</softwareVersion><UDN>", 1),
+			firmware: "1.0.4", software: "build 77"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := ParseDescription([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Device.Manufacturer != "ACME Networks" || d.Device.FirmwareVersion != tt.firmware || d.Device.SoftwareVersion != tt.software {
+				t.Errorf("got %+v", d.Device)
+			}
+		})
+	}
+}
+
+// FuzzParseDescription checks the device description reader on arbitrary
+// input.
+func FuzzParseDescription(f *testing.F) {
+	f.Add([]byte(deviceXML))
+	f.Add([]byte(`<root><device><manufacturer>x</manufacturer><firmwareVersion>1</firmwareVersion></device></root>`))
+	f.Add([]byte(`<?xml version="1.0"?><root><device><device>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := ParseDescription(data)
+		if err != nil {
+			return
+		}
+		if len(d.Device.Manufacturer) > len(data) {
+			t.Fatalf("manufacturer longer than the document")
+		}
 	})
 }
