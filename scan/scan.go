@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iotcop/iotcop/check"
+	"github.com/iotcop/iotcop/discover"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/fingerprint"
 	"github.com/iotcop/iotcop/proto"
@@ -44,6 +45,9 @@ type Options struct {
 	Progress func(done, total uint64)
 	// Version is recorded in the report.
 	Version string
+	// VendorHints maps an address to the vendor key discovery found for
+	// it (used when no service names its maker).
+	VendorHints map[string]string
 }
 
 // Scanner is a configured live assessment.
@@ -156,9 +160,17 @@ func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper,
 	sortServices(cd.Services)
 	for _, sv := range cd.Services {
 		if sv.Identity.Vendor != "" {
+			// Services name makers their own way ("D-Link Corporation");
+			// the dictionaries use keys ("dlink").
 			cd.Vendor = sv.Identity.Vendor
+			if k := discover.VendorKey(sv.Identity.Vendor); k != "" {
+				cd.Vendor = k
+			}
 			break
 		}
+	}
+	if cd.Vendor == "" {
+		cd.Vendor = s.opts.VendorHints[cd.Address]
 	}
 	var errs []error
 	if !s.opts.NoChecks {

@@ -63,7 +63,7 @@ Start with "iotcop demo": it runs a virtual device lab on loopback and scans it.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newScanCmd(e), newFirmwareCmd(e), newAssessCmd(e), newProvisionsCmd(e), newDeclareCmd(e),
+	root.AddCommand(newScanCmd(e), newDiscoverCmd(e), newFirmwareCmd(e), newAssessCmd(e), newProvisionsCmd(e), newDeclareCmd(e),
 		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e))
 	err := root.ExecuteContext(ctx)
 	switch {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/iotcop/iotcop/discover"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/internal/daemontest"
 	"github.com/iotcop/iotcop/report"
@@ -171,5 +173,23 @@ func TestAssessLabDevice(t *testing.T) {
 	b, _ := os.ReadFile(html)
 	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("<!DOCTYPE html>")) || !bytes.Contains(b, []byte("5.1-1")) {
 		t.Fatalf("html report: %q", b[:min(len(b), 100)])
+	}
+}
+
+func TestDiscoveredTargetsScope(t *testing.T) {
+	devs := []discover.Device{
+		{Address: netip.MustParseAddr("192.168.1.20"), Manufacturer: "D-Link Corporation"},
+		{Address: netip.MustParseAddr("8.8.4.4"), Manufacturer: "Hikvision"},
+		{Address: netip.MustParseAddr("10.0.0.7")},
+	}
+	specs, vendors, skipped := discoveredTargets(devs, false)
+	if strings.Join(specs, " ") != "192.168.1.20 10.0.0.7" || strings.Join(skipped, " ") != "8.8.4.4" {
+		t.Fatalf("specs %v skipped %v", specs, skipped)
+	}
+	if vendors["192.168.1.20"] != "dlink" || len(vendors) != 1 {
+		t.Fatalf("vendors %v", vendors)
+	}
+	if specs, _, _ := discoveredTargets(devs, true); len(specs) != 3 {
+		t.Fatalf("--allow-public: %v", specs)
 	}
 }

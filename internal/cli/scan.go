@@ -36,7 +36,10 @@ type scanFlags struct {
 	manifest    string
 	vendorURL   string
 	// checksRun is filled by run: the ids of the checks that ran.
-	checksRun []string
+	checksRun   []string
+	discover    bool
+	disc        discoverFlags
+	vendorHints map[string]string
 	out         outputFlags
 }
 
@@ -81,8 +84,20 @@ TARGET is an address (192.168.1.10, ::1), a CIDR (10.0.0.0/24), a range (127.0.0
 				}
 				specs = append(specs, more...)
 			}
+			if s.discover {
+				devs, err := s.disc.run(cmd.Context())
+				if err != nil {
+					return err
+				}
+				found, vendors, skipped := discoveredTargets(devs, s.allowPublic)
+				for _, a := range skipped {
+					fmt.Fprintf(e.stderr, "iotcop: discovered %s is outside private and loopback ranges: not scanned (--allow-public)\n", a)
+				}
+				specs = append(specs, found...)
+				s.vendorHints = vendors
+			}
 			if len(specs) == 0 {
-				return usageError{fmt.Errorf("no targets: give addresses, ranges, CIDRs or host names, or -iL FILE")}
+				return usageError{fmt.Errorf("no targets: give addresses, ranges, CIDRs or host names, -iL FILE, or --discover")}
 			}
 			set, err := target.Parser{AllowPublic: s.allowPublic}.Build(cmd.Context(), specs, s.exclude)
 			if err != nil {
@@ -101,6 +116,8 @@ TARGET is an address (192.168.1.10, ::1), a CIDR (10.0.0.0/24), a range (127.0.0
 	f := cmd.Flags()
 	f.StringVarP(&s.inputList, "input-list", "i", "", "read targets from this file (one or more per line, # comments; - for stdin)")
 	f.StringSliceVar(&s.exclude, "exclude", nil, "addresses, ranges or CIDRs to skip (comma-separated or repeated)")
+	f.BoolVar(&s.discover, "discover", false, "also scan the devices that answer mDNS/DNS-SD and SSDP on the local network, trying their makers' credentials first")
+	s.disc.register(cmd, "discover-")
 	f.BoolVar(&s.allowPublic, "allow-public", false, "allow targets outside private and loopback ranges (only scan what you are authorised to)")
 	s.registerScanTuning(cmd)
 	return cmd
@@ -149,7 +166,7 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	}
 	opts := scan.Options{
 		Ports: ports, Rate: s.rate, PerHost: perHost, Hosts: s.hosts, Timeout: s.timeout,
-		Retries: s.retries, NoChecks: s.noChecks, Version: Version,
+		Retries: s.retries, NoChecks: s.noChecks, Version: Version, VendorHints: s.vendorHints,
 	}
 	var progress *mpb.Progress
 	if !s.out.quiet && isTerminal(e.stderr) {
