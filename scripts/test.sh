@@ -5,10 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
+  # real servers the protocol, scan and check tests start on 127.x.y.z
   busybox-static dropbear-bin openssh-server vsftpd mosquitto mosquitto-clients
-  lighttpd libcoap3-bin snmpd snmp
+  lighttpd lighttpd-mod-gnutls libcoap3-bin snmpd snmp openssl
+  # reference tools the crypto checks are compared with
+  ssh-audit sslscan
+  # discovery responders, run inside test network namespaces
+  miniupnpd-nftables avahi-daemon iproute2 util-linux
+  # firmware images are built with the real tools
   squashfs-tools u-boot-tools cpio mtd-utils xz-utils zstd lz4 lzop bzip2 gzip
-  openssl iproute2
+  # the HTML report is opened in a real browser
+  chromium
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -28,7 +35,7 @@ fi
 # Debian starts some of these daemons on install; the tests start their own
 # on 127.x.y.z addresses, so the system copies are not needed.
 if [ "$(id -u)" = 0 ]; then
-  for s in mosquitto snmpd lighttpd vsftpd ssh; do
+  for s in mosquitto snmpd lighttpd vsftpd ssh avahi-daemon miniupnpd; do
     (service "$s" stop || true) >/dev/null 2>&1
   done
 fi
