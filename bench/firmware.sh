@@ -76,7 +76,7 @@ measure() {
   tail -1 "$tmp/time"
 }
 
-echo "iotcop: ${IOTCOP[*]##*/}   binwalk: $(binwalk --help 2>&1 | head -1)   cores: $(nproc)   load: $(cut -d' ' -f1 /proc/loadavg)"
+echo "iotcop: ${IOTCOP[*]##*/}   binwalk: $(binwalk --help 2>&1 | grep -m1 -o "Binwalk v[0-9.]*")   cores: $(nproc)   load: $(cut -d' ' -f1 /proc/loadavg)"
 printf '%-6s %-9s %-20s %-20s %-7s %s\n' "image" "MB" "iotcop s / peak MB" "binwalk s / peak MB" "ratio" "notes"
 for mb in $SIZES; do
   img="$tmp/fw-$mb.bin"
