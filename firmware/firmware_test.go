@@ -212,6 +212,7 @@ func TestCleanImageHasNoFindings(t *testing.T) {
 // defaults elsewhere; the defaults are what every unit starts with.
 func TestRuntimeLinkedPasswd(t *testing.T) {
 	t.Parallel()
+	daemontest.Require(t, "openssl")
 	root := imagetest.Rootfs(t, map[string]imagetest.Entry{
 		"etc/passwd":     {Link: "/var/passwd"},
 		"etc/shadow":     {Link: "/var/shadow"},

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/iotcop/iotcop/firmware/internal/imagetest"
+	"github.com/iotcop/iotcop/internal/daemontest"
 )
 
 // fuzzOptions keep each fuzz run small.
@@ -74,6 +75,7 @@ func FuzzTRX(f *testing.F) {
 func FuzzFIT(f *testing.F) {
 	root := seedRoot(f)
 	dir := imagetest.Rootfs(f, map[string]imagetest.Entry{"k": {Content: "kernel"}, "rd": {Content: string(imagetest.CPIO(f, root, "newc"))}})
+	daemontest.Require(f, "mkimage=u-boot-tools")
 	imagetest.Run(f, dir, nil, "mkimage", "-f", "auto", "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "none",
 		"-a", "0", "-e", "0", "-n", "fit", "-d", "k", "-i", "rd", "fit.itb")
 	f.Add(imagetest.Run(f, dir, nil, "cat", "fit.itb"))
@@ -148,6 +150,7 @@ func FuzzTPLink(f *testing.F) {
 
 func FuzzAr(f *testing.F) {
 	dir := imagetest.Rootfs(f, map[string]imagetest.Entry{"debian-binary": {Content: "2.0\n"}, "a-very-long-member-name.tar": {Content: "data"}})
+	daemontest.Require(f, "ar=binutils")
 	imagetest.Run(f, dir, nil, "ar", "rc", "x.a", "debian-binary", "a-very-long-member-name.tar")
 	f.Add(imagetest.Run(f, dir, nil, "cat", "x.a"))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzOne(t, Ar{}, data) })

@@ -172,6 +172,7 @@ func TestArchivesAndStreams(t *testing.T) {
 		{"cpio bin", func(t *testing.T) []byte { return imagetest.CPIO(t, root, "bin") }, "cpio"},
 		{"tar", func(t *testing.T) []byte { return imagetest.Tar(t, root) }, "tar"},
 		{"zip", func(t *testing.T) []byte {
+			daemontest.Require(t, "zip")
 			imagetest.Run(t, root, nil, "zip", "-q", "-r", "-y", "../out.zip", ".")
 			b, err := os.ReadFile(filepath.Join(root, "../out.zip"))
 			if err != nil {
@@ -198,6 +199,7 @@ func TestArchivesAndStreams(t *testing.T) {
 				"control.tar.gz": {Content: string(imagetest.Compress(t, imagetest.Tar(t, imagetest.Rootfs(t, map[string]imagetest.Entry{"control": {Content: "Package: x\n"}})), "gzip"))},
 				"data.tar.gz":    {Content: string(imagetest.Compress(t, imagetest.Tar(t, root), "gzip"))},
 			})
+			daemontest.Require(t, "ar=binutils")
 			imagetest.Run(t, dir, nil, "ar", "rc", "pkg.ipk", "debian-binary", "control.tar.gz", "data.tar.gz")
 			b, err := os.ReadFile(filepath.Join(dir, "pkg.ipk"))
 			if err != nil {
@@ -250,6 +252,7 @@ func TestFITAndTRX(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "rd"), imagetest.CPIO(t, root, "newc"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	daemontest.Require(t, "mkimage=u-boot-tools")
 	imagetest.Run(t, dir, nil, "mkimage", "-f", "auto", "-A", "arm", "-O", "linux", "-T", "kernel", "-C", "gzip",
 		"-a", "0", "-e", "0", "-n", "fit", "-d", "k.gz", "-i", "rd", "fit.itb")
 	fit, err := os.ReadFile(filepath.Join(dir, "fit.itb"))
