@@ -122,6 +122,9 @@ func TestSquashFSNoFragmentsAndSmallBlocks(t *testing.T) {
 	checkSample(t, unpackBytes(t, img, Options{}))
 	img = imagetest.Squashfs(t, root, "xz", "-always-use-fragments", "-noI", "-noD", "-noF")
 	checkSample(t, unpackBytes(t, img, Options{}))
+	// xz with branch/call/jump filters, as vendors build for their CPU.
+	img = imagetest.Squashfs(t, root, "xz", "-Xbcj", "x86,arm,powerpc")
+	checkSample(t, unpackBytes(t, img, Options{}))
 }
 
 // TestVendorLayout is the usual flash layout: a uImage holding an
