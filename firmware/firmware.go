@@ -140,8 +140,8 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", imagePath, err)
 	}
-	data = nil // the tree keeps what it needs
 	res := &Result{Image: imagePath, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	data = nil // the tree keeps what it needs
 	for _, l := range tree.Layers() {
 		res.Files += l.Files
 		res.Layers = append(res.Layers, Layer{ID: l.ID, Parent: l.Parent, Source: l.Source, Offset: l.Offset,

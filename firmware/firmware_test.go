@@ -183,7 +183,11 @@ func TestPlantedFlawsInEveryContainer(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			res := analyzeImage(t, tc.build(t))
+			img := tc.build(t)
+			res := analyzeImage(t, img)
+			if res.Size != int64(len(img)) || len(res.SHA256) != 64 {
+				t.Errorf("result size %d sha256 %q, want %d bytes", res.Size, res.SHA256, len(img))
+			}
 			if len(res.Failed()) > 0 {
 				t.Errorf("failed layers: %+v", res.Failed())
 			}
