@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/iotcop/iotcop/declare"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/firmware"
+	"github.com/iotcop/iotcop/report"
 	"github.com/iotcop/iotcop/standard"
 	"github.com/iotcop/iotcop/target"
 )
@@ -19,6 +21,8 @@ func newAssessCmd(e *env) *cobra.Command {
 	var targets, images []string
 	var declPath, edition string
 	var allowPublic bool
+	var statementPath, statementDate string
+	var sig report.Signatory
 	cmd := &cobra.Command{
 		Use:   "assess",
 		Short: "Give every EN 303 645 provision a verdict from a live device, a firmware image and the maker's declarations",
@@ -37,6 +41,13 @@ FAIL and the contradiction is named. Everything given is judged as one product.`
 			}
 			if _, err := s.out.validate(); err != nil {
 				return err
+			}
+			if statementDate != "" {
+				t, err := time.Parse(time.DateOnly, statementDate)
+				if err != nil {
+					return usageError{fmt.Errorf("--statement-date: want YYYY-MM-DD: %w", err)}
+				}
+				sig.Date = t
 			}
 			ctx := cmd.Context()
 			cat, err := standard.Load()
@@ -102,6 +113,11 @@ FAIL and the contradiction is named. Everything given is judged as one product.`
 				return err
 			}
 			rep.Verdicts = a.Verdicts
+			if statementPath != "" {
+				if err := writeStatement(e, statementPath, decls, a, report.StatementOptions{Signatory: sig, Catalogue: cat}); err != nil {
+					return err
+				}
+			}
 			return s.out.emitAssessed(e, rep, a)
 		},
 	}
@@ -111,6 +127,35 @@ FAIL and the contradiction is named. Everything given is judged as one product.`
 	f.StringVar(&declPath, "declarations", "", "the maker's declarations file (iotcop declare init writes a template)")
 	f.StringVar(&edition, "edition", "", "EN 303 645 edition (default: the declarations', else V2.1.1)")
 	f.BoolVar(&allowPublic, "allow-public", false, "allow targets outside private and loopback ranges")
+	f.StringVar(&statementPath, "statement", "", "also write a draft PSTI statement of compliance (Markdown) to this file; missing and contradicted items are flagged")
+	f.StringVar(&sig.Name, "signatory", "", "statement of compliance: name of the person signing it")
+	f.StringVar(&sig.Function, "signatory-function", "", "statement of compliance: the signatory's function (job title)")
+	f.StringVar(&sig.Place, "statement-place", "", "statement of compliance: place of issue")
+	f.StringVar(&statementDate, "statement-date", "", "statement of compliance: date of issue (YYYY-MM-DD)")
 	s.registerScanTuning(cmd)
 	return cmd
+}
+
+// writeStatement writes the PSTI statement of compliance to path and says
+// on standard error how many items it flags.
+func writeStatement(e *env, path string, d *declare.Declarations, a *assess.Assessment, opts report.StatementOptions) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write statement of compliance: %w", err)
+	}
+	if err := report.WriteStatement(f, d, a, opts); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write statement of compliance: %w", err)
+	}
+	issues, err := report.StatementIssues(d, a, opts)
+	if err != nil {
+		return err
+	}
+	if len(issues) > 0 {
+		fmt.Fprintf(e.stderr, "iotcop: statement of compliance %s is NOT ready to sign: %d items flagged\n", path, len(issues))
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/iotcop/iotcop/assess"
+	"github.com/iotcop/iotcop/baseline"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/report"
 )
@@ -39,13 +40,14 @@ func (u usageError) Unwrap() error { return u.err }
 
 // env is what subcommands need from the process.
 type env struct {
+	ctx            context.Context
 	stdin          io.Reader
 	stdout, stderr io.Writer
 }
 
 // Run executes the command line args and returns the exit code.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "iotcop",
 		Short: "Check consumer IoT devices and firmware against the UK Code of Practice, ETSI EN 303 645 and PSTI",
@@ -64,7 +66,7 @@ Start with "iotcop demo": it runs a virtual device lab on loopback and scans it.
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newScanCmd(e), newDiscoverCmd(e), newFirmwareCmd(e), newAssessCmd(e), newProvisionsCmd(e), newDeclareCmd(e),
-		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e))
+		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e), newDiffCmd(e))
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
@@ -87,26 +89,45 @@ type outputFlags struct {
 	showSecrets bool
 	failOn      string
 	quiet       bool
+	// baseline is a JSON report whose findings --fail-on ignores.
+	baseline string
+	base     *finding.Report
 }
 
 func (o *outputFlags) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.format, "format", "text", "report format: text, json, sarif or html")
+	f.StringVar(&o.format, "format", "text", "report format: text, json, sarif, html or pdf (pdf needs Chromium)")
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of standard output")
 	f.BoolVar(&o.showSecrets, "show-secrets", false, "show found passwords and keys in the report (redacted by default)")
 	f.StringVar(&o.failOn, "fail-on", "high", "exit 1 when a finding is at or above this severity (critical, high, medium, low, info, or none)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress output")
+	f.StringVar(&o.baseline, "baseline", "", "JSON report of an earlier run: --fail-on counts only findings not in it (the report still lists all)")
 }
 
 func (o *outputFlags) validate() (report.Format, error) {
-	f, err := report.ParseFormat(o.format)
-	if err != nil {
-		return "", usageError{err}
+	var f report.Format
+	if o.format == string(report.PDF) {
+		if _, err := report.FindChromium(); err != nil {
+			return "", err
+		}
+		f = report.PDF
+	} else {
+		var err error
+		if f, err = report.ParseFormat(o.format); err != nil {
+			return "", usageError{err}
+		}
 	}
 	if o.failOn != "none" {
 		if _, err := finding.ParseSeverity(o.failOn); err != nil {
 			return "", usageError{fmt.Errorf("--fail-on: %w", err)}
 		}
+	}
+	if o.baseline != "" && o.base == nil {
+		base, err := baseline.Load(o.baseline)
+		if err != nil {
+			return "", usageError{fmt.Errorf("--baseline: %w", err)}
+		}
+		o.base = base
 	}
 	return f, nil
 }
@@ -136,6 +157,11 @@ func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assess
 		colour = true
 	}
 	switch {
+	case format == report.PDF:
+		if w == e.stdout && isTerminal(e.stdout) {
+			return usageError{fmt.Errorf("--format pdf writes binary data: give -o FILE")}
+		}
+		err = report.WritePDF(e.ctx, w, rep, a)
 	case a != nil && format == report.HTML:
 		err = report.WriteHTML(w, rep, a)
 	case a != nil && format == report.Text:
@@ -155,6 +181,18 @@ func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assess
 		return nil
 	}
 	threshold, _ := finding.ParseSeverity(o.failOn)
+	if o.base != nil {
+		d := baseline.Compare(o.base, rep)
+		n := d.CountNew(threshold)
+		if !o.quiet {
+			fmt.Fprintf(e.stderr, "iotcop: against baseline %s: %d new (%d at or above %s), %d unchanged, %d fixed\n",
+				o.baseline, d.Summary.New, n, threshold, d.Summary.Unchanged, d.Summary.Fixed)
+		}
+		if n > 0 {
+			return errFindings
+		}
+		return nil
+	}
 	if max, any := rep.MaxSeverity(); any && max >= threshold {
 		return errFindings
 	}
