@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -191,5 +191,38 @@ func TestDiscoveredTargetsScope(t *testing.T) {
 	}
 	if specs, _, _ := discoveredTargets(devs, true); len(specs) != 3 {
 		t.Fatalf("--allow-public: %v", specs)
+	}
+}
+
+func TestFirmwareSBOM(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "fw.tar")
+	writeTar(t, img, map[string]string{"etc/shadow": "root::19000:0:99999:7:::\n", "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+		"usr/lib/opkg/status": "Package: dropbear\nVersion: 2019.78-2\nArchitecture: mips\n\n"})
+	sbom := filepath.Join(dir, "fw.cdx.json")
+	code, out, stderr := run(t, "firmware", "--format", "json", "--fail-on", "none", "--sbom", sbom, img)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if err := report.Validate([]byte(out)); err != nil {
+		t.Fatal(err)
+	}
+	var rep finding.Report
+	json.Unmarshal([]byte(out), &rep)
+	if len(rep.Firmware) != 1 || rep.Firmware[0].Size == 0 || len(rep.Findings) == 0 {
+		t.Fatalf("firmware report %+v", rep.Firmware)
+	}
+	b, err := os.ReadFile(sbom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		BOMFormat  string `json:"bomFormat"`
+		Components []struct {
+			Name string `json:"name"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || doc.BOMFormat != "CycloneDX" {
+		t.Fatalf("sbom: %v %s", err, b[:min(len(b), 120)])
 	}
 }

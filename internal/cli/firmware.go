@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +15,7 @@ import (
 func newFirmwareCmd(e *env) *cobra.Command {
 	var out outputFlags
 	var opts firmware.Options
+	var sbomPath string
 	cmd := &cobra.Command{
 		Use:   "firmware [flags] IMAGE...",
 		Short: "Unpack firmware images and find universal passwords, keys and insecure boot services",
@@ -41,6 +44,11 @@ Nothing is written to disk unless --extract is given.`,
 				}
 				rep.Findings = append(rep.Findings, res.Findings...)
 				rep.Firmware = append(rep.Firmware, imageSummary(res))
+				if sbomPath != "" {
+					if err := writeSBOM(sbomPath, res, len(images) > 1); err != nil {
+						return err
+					}
+				}
 			}
 			rep.FinishedAt = time.Now().UTC()
 			rep.Finalize()
@@ -52,8 +60,27 @@ Nothing is written to disk unless --extract is given.`,
 	f.IntVar(&opts.MaxDepth, "max-depth", 0, "deepest layer nesting to unpack (default 8)")
 	f.Int64Var(&opts.MaxTotalBytes, "max-bytes", 0, "most bytes to unpack in all (default 1 GiB)")
 	f.Int64Var(&opts.MaxFiles, "max-files", 0, "most files to unpack in all (default 200000)")
+	f.StringVar(&sbomPath, "sbom", "", "write the software components found as a CycloneDX 1.5 JSON SBOM to this file (IMAGE.cdx.json beside it for several images)")
+	f.StringVar(&opts.OSV, "osv", "", "folder or zip of OSV records to match components against (known-vulnerability findings)")
 	out.register(cmd)
 	return cmd
+}
+
+// writeSBOM writes the CycloneDX SBOM of one image: to path, or with
+// several images to path's folder as <image name>.cdx.json.
+func writeSBOM(path string, res *firmware.Result, several bool) error {
+	if several {
+		path = filepath.Join(filepath.Dir(path), filepath.Base(res.Image)+".cdx.json")
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write SBOM: %w", err)
+	}
+	if err := firmware.WriteCycloneDX(f, res, Version, time.Now().UTC()); err != nil {
+		f.Close()
+		return fmt.Errorf("write SBOM %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // imageSummary turns an analysis result into the report's firmware entry.
