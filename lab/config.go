@@ -321,6 +321,9 @@ func (s ServiceSpec) validate() error {
 	if s.SharedHostKey && s.Protocol != "ssh" {
 		return fieldErr("shared_host_key is only for ssh", "shared_host_key")
 	}
+	if err := s.validateFragile(); err != nil {
+		return err
+	}
 	if s.DescriptionPort != 0 {
 		if s.Protocol != "upnp" {
 			return fieldErr("description_port is only for upnp", "description_port")

@@ -87,6 +87,13 @@ type ServiceSpec struct {
 	// DescriptionPort is the TCP port serving the UPnP description XML that
 	// SSDP answers point to (default 49152).
 	DescriptionPort int `yaml:"description_port"`
+	// Fragile names malformed inputs (by iotcop's robustness probe names,
+	// e.g. "http-oversized-header") that make this service fail, for testing
+	// the robustness check; see fragile.go. Plain-text TCP services only.
+	Fragile []string `yaml:"fragile"`
+	// FragileMode is how it fails: "reboot" (default; the whole device is
+	// down for a few seconds) or "hang" (this service stops answering).
+	FragileMode string `yaml:"fragile_mode"`
 }
 
 // Options control how a lab starts.
@@ -143,6 +150,8 @@ type Lab struct {
 	closers []func()
 	closed  bool
 	stop    func() bool
+	// wrap, when set, wraps each TCP listener (fragile devices watch input).
+	wrap func(net.Listener, RunningService) net.Listener
 }
 
 // Start starts every device of cfg and returns once all listen. Devices stop
@@ -186,6 +195,7 @@ func (l *Lab) Devices() []RunningDevice {
 		d.Services = slices.Clone(d.Services)
 		for j := range d.Services {
 			d.Services[j].Paths = slices.Clone(d.Services[j].Paths)
+			d.Services[j].Fragile = slices.Clone(d.Services[j].Fragile)
 		}
 		d.Flaws = slices.Clone(d.Flaws)
 		out[i] = d
@@ -235,6 +245,9 @@ func (l *Lab) addCloser(f func()) {
 
 // startDevice starts each service of spec on addr.
 func (l *Lab) startDevice(spec DeviceSpec, addr string, keys *keyStore) (RunningDevice, error) {
+	if spec.fragile() {
+		return l.startFragileDevice(spec, addr, keys)
+	}
 	dev := newDevice(spec, addr)
 	rd := RunningDevice{Name: spec.Name, Kind: spec.Kind, Vendor: dev.vendor, Model: dev.model,
 		Firmware: dev.firmware, Address: addr}

@@ -74,6 +74,9 @@ func (l *Lab) startService(dev *device, rs RunningService, keys *keyStore) ([]Ru
 	if err != nil {
 		return nil, err
 	}
+	if l.wrap != nil {
+		ln = l.wrap(ln, rs)
+	}
 	switch rs.Protocol {
 	case "telnet":
 		s := serveTCP(ln, log, telnetHandler(dev, rs))
