@@ -15,6 +15,7 @@ import (
 	"github.com/iotcop/iotcop/proto/ssdp"
 	"github.com/iotcop/iotcop/proto/ssh"
 	"github.com/iotcop/iotcop/proto/telnet"
+	"github.com/iotcop/iotcop/robustness"
 )
 
 // DefaultProtocols returns every protocol iotcop speaks, as an explicit
@@ -44,6 +45,9 @@ type CheckOptions struct {
 	// Disclosure checks security.txt; nil builds one that checks device web
 	// interfaces and only private manufacturer URLs.
 	Disclosure *check.Disclosure
+	// Robustness, when set, adds the malformed-input probes (intrusive:
+	// they may crash devices), last so they cannot spoil the other checks.
+	Robustness *robustness.Budget
 }
 
 // DefaultChecks builds the live checks in the order they must run:
@@ -65,7 +69,7 @@ func DefaultChecks(protocols []proto.Identifier, opts CheckOptions) []check.Chec
 	if disc == nil {
 		disc, _ = check.NewDisclosure("") // an empty URL cannot fail
 	}
-	return []check.Check{
+	checks := []check.Check{
 		&check.UnauthenticatedAccess{Probers: probers},
 		&check.DefaultCredentials{Auth: auth, Dict: opts.Dict, Budget: opts.Budget, Parallel: opts.Parallel},
 		check.Cleartext{},
@@ -74,4 +78,8 @@ func DefaultChecks(protocols []proto.Identifier, opts CheckOptions) []check.Chec
 		&check.WeakTLS{},
 		disc,
 	}
+	if opts.Robustness != nil {
+		checks = append(checks, &check.Robustness{Budget: *opts.Robustness})
+	}
+	return checks
 }

@@ -187,8 +187,18 @@ func (s *Scanner) host(ctx context.Context, gate *sweep.Gate, sw *sweep.Sweeper,
 	}
 	d := &finding.Device{Address: cd.Address}
 	if !s.opts.NoChecks {
-		if f := s.liveness(ctx, &cd); f != nil {
-			fs = append(fs, *f)
+		// The robustness probes may already have reported the device down.
+		down := false
+		for _, f := range fs {
+			down = down || f.Check == finding.CheckDeviceUnresponsive && f.Evidence["came_back"] != true
+		}
+		if !down {
+			if f := s.liveness(ctx, &cd); f != nil {
+				fs = append(fs, *f)
+				down = true
+			}
+		}
+		if down {
 			alive := false
 			d.Alive = &alive
 		}

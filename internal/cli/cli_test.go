@@ -13,6 +13,7 @@ import (
 	"github.com/iotcop/iotcop/discover"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/internal/daemontest"
+	"github.com/iotcop/iotcop/lab"
 	"github.com/iotcop/iotcop/report"
 )
 
@@ -224,5 +225,54 @@ func TestFirmwareSBOM(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &doc); err != nil || doc.BOMFormat != "CycloneDX" {
 		t.Fatalf("sbom: %v %s", err, b[:min(len(b), 120)])
+	}
+}
+
+// --robustness finds the lab device that reboots on one malformed input
+// and names that input; without the flag nothing is sent.
+func TestScanRobustness(t *testing.T) {
+	base := daemontest.Base()
+	cfg, err := lab.ParseConfig([]byte(`devices:
+  - name: fragile-cam
+    kind: camera
+    vendor: Vistacam
+    model: IPC-1
+    services:
+      - protocol: http
+        port: 8080
+        auth: basic
+        username: admin
+        random_password: true
+        fragile: [http-oversized-header]
+`), "fragile.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, err := lab.Start(context.Background(), cfg, lab.Options{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	args := []string{"scan", base, "-p", "8080", "--format", "json", "-q", "--fail-on", "none", "--robustness-recovery", "10s"}
+	code, out, stderr := run(t, args...)
+	if code != 0 || strings.Contains(out, finding.CheckDeviceUnresponsive) {
+		t.Fatalf("without --robustness: exit %d, %s %s", code, out, stderr)
+	}
+	code, out, stderr = run(t, append(args, "--robustness")...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	var probes []any
+	for _, f := range rep.Findings {
+		if f.Check == finding.CheckDeviceUnresponsive {
+			probes = append(probes, f.Evidence["probe"])
+		}
+	}
+	if len(probes) != 1 || probes[0] != "http-oversized-header" {
+		t.Fatalf("device-unresponsive findings name %v, want exactly [http-oversized-header]", probes)
 	}
 }

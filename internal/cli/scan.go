@@ -13,6 +13,7 @@ import (
 	"github.com/iotcop/iotcop/check"
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/robustness"
 	"github.com/iotcop/iotcop/scan"
 	"github.com/iotcop/iotcop/sweep"
 	"github.com/iotcop/iotcop/target"
@@ -37,6 +38,8 @@ type scanFlags struct {
 	vendorURL   string
 	// checksRun is filled by run: the ids of the checks that ran.
 	checksRun   []string
+	robust      bool
+	recovery    time.Duration
 	discover    bool
 	disc        discoverFlags
 	vendorHints map[string]string
@@ -55,6 +58,8 @@ func (s *scanFlags) registerScanTuning(cmd *cobra.Command) {
 	f.StringVar(&s.credsFile, "creds", "", "try the user:pass pairs in this file instead of the built-in dictionaries")
 	f.BoolVar(&s.aggressive, "aggressive", false, "raise the login attempt budget (1000), login sessions per service (4) and connections per device (16); may lock accounts")
 	f.IntVar(&s.budget, "budget", 0, "credential attempts per service (default 8, or 1000 with --aggressive)")
+	f.BoolVar(&s.robust, "robustness", false, "send malformed input and connection bursts to every service and report devices that stop answering (may crash or reboot devices: only with the owner's permission)")
+	f.DurationVar(&s.recovery, "robustness-recovery", 30*time.Second, "with --robustness, how long to wait for a device that stopped answering to come back")
 	f.StringVar(&s.manifest, "expected", "", "YAML or RFC 8520 MUD file of the services devices should expose; every other listener is a finding")
 	f.StringVar(&s.vendorURL, "vendor-url", "", "manufacturer site to check for a security.txt vulnerability disclosure policy (may be public: contacted only when given)")
 	s.out.register(cmd)
@@ -178,7 +183,11 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 		defer func() { bar.SetTotal(-1, true); progress.Wait() }()
 	}
 	protocols := scan.DefaultProtocols()
-	checks := scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Manifest: manifest, Disclosure: disc})
+	copts := scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Manifest: manifest, Disclosure: disc}
+	if s.robust {
+		copts.Robustness = &robustness.Budget{RecoveryWait: s.recovery}
+	}
+	checks := scan.DefaultChecks(protocols, copts)
 	if s.noChecks {
 		checks = nil
 	}
