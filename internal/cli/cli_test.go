@@ -276,3 +276,53 @@ func TestScanRobustness(t *testing.T) {
 		t.Fatalf("device-unresponsive findings name %v, want exactly [http-oversized-header]", probes)
 	}
 }
+
+// Issue 5's acceptance: a lab device + a built image + a filled declaration
+// give a verdict for every provision with what decided it, an HTML page and
+// a PSTI statement that lists every item and flags the contradiction.
+func TestAssessEndToEnd(t *testing.T) {
+	base := daemontest.Base()
+	running, err := lab.Start(context.Background(), lab.DefaultConfig(1), lab.Options{Base: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
+	dir := t.TempDir()
+	img := filepath.Join(dir, "cam-1.0.4.tar")
+	writeTar(t, img, map[string]string{"etc/init.d/rcS": "#!/bin/sh\ntelnetd -l /bin/sh\n",
+		"etc/shadow": "root:$1$abcdefgh$HuLe0kc/2uXQ2J0t4/1Rf.:19000:0:99999:7:::\n", "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n"})
+	statement := filepath.Join(dir, "statement.md")
+	html := filepath.Join(dir, "report.html")
+	decl := "../../report/testdata/statement-complete.yaml"
+	code, out, stderr := run(t, "assess", "--target", base, "--firmware", img, "--declarations", decl,
+		"--statement", statement, "--format", "json", "-q", "--fail-on", "none", "--timeout", "1s")
+	if code != 0 {
+		t.Fatalf("assess: %d %s", code, stderr)
+	}
+	var rep finding.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Verdicts) != 68 {
+		t.Fatalf("%d verdicts, want one per V2.1.1 provision (68)", len(rep.Verdicts))
+	}
+	for _, v := range rep.Verdicts {
+		if v.Rule == "" || v.Reason == "" || v.Basis == "" {
+			t.Errorf("verdict without its basis: %+v", v)
+		}
+		if v.Provision == "5.1-1" && (v.Verdict != "FAIL" || len(v.Findings) == 0) {
+			t.Errorf("5.1-1: %+v", v)
+		}
+	}
+	b, _ := os.ReadFile(statement)
+	if !bytes.Contains(b, []byte("CONTRADICTED")) || !bytes.Contains(b, []byte("5.1-1")) {
+		t.Errorf("statement does not flag the failed password requirement:\n%s", b)
+	}
+	if code, _, stderr := run(t, "assess", "--target", base, "--firmware", img, "--declarations", decl,
+		"--format", "html", "-o", html, "-q", "--fail-on", "none", "--timeout", "1s"); code != 0 {
+		t.Fatalf("assess html: %d %s", code, stderr)
+	}
+	if b, _ := os.ReadFile(html); !bytes.Contains(b, []byte("cam-1.0.4.tar")) || !bytes.Contains(b, []byte(base)) {
+		t.Error("HTML report lacks the device or the image")
+	}
+}
