@@ -1,0 +1,292 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Roles of a user, from least to most allowed.
+const (
+	RoleViewer   = "viewer"   // reads, with secrets redacted
+	RoleOperator = "operator" // reads secrets, imports reports
+	RoleAdmin    = "admin"    // also manages users and sees the audit log
+)
+
+// Scopes of an API token.
+const (
+	ScopeRead   = "read"
+	ScopeImport = "import"
+)
+
+// ErrBadCredentials is returned for an unknown user, a wrong password or an
+// unknown or expired token or session; callers must not say which.
+var ErrBadCredentials = errors.New("bad credentials")
+
+// User is an account of the service.
+type User struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Role      string    `json:"role"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ValidRole reports whether r is a known role.
+func ValidRole(r string) bool { return r == RoleViewer || r == RoleOperator || r == RoleAdmin }
+
+// CreateUser adds an account; the password is kept only as a bcrypt hash.
+func (s *Store) CreateUser(ctx context.Context, name, role, password string) (User, error) {
+	if !ValidRole(role) {
+		return User{}, fmt.Errorf("create user %s: unknown role %q", name, role)
+	}
+	if strings.TrimSpace(name) == "" {
+		return User{}, fmt.Errorf("create user: empty name")
+	}
+	if len(password) < 12 {
+		return User{}, fmt.Errorf("create user %s: password shorter than 12 characters", name)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	if err != nil {
+		return User{}, fmt.Errorf("create user %s: hash password: %w", name, err)
+	}
+	now := s.now()
+	r, err := s.db.ExecContext(ctx, "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
+		name, role, string(hash), formatTime(now))
+	if err != nil {
+		return User{}, fmt.Errorf("create user %s: %w", name, err)
+	}
+	id, err := r.LastInsertId()
+	if err != nil {
+		return User{}, fmt.Errorf("create user %s: %w", name, err)
+	}
+	return User{ID: id, Name: name, Role: role, CreatedAt: now}, nil
+}
+
+// UserCount returns how many accounts exist.
+func (s *Store) UserCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM users").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// Users lists the accounts.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, name, role, created_at FROM users ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	var out []User
+	for rows.Next() {
+		var u User
+		var at string
+		if err := rows.Scan(&u.ID, &u.Name, &u.Role, &at); err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		u.CreatedAt = parseTime(at)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// dummyHash makes a failed lookup cost as much as a wrong password.
+var dummyHash = []byte("$2a$10$8KyJ4cxN06eGXjks87Qv9etzwWH7xGS8RNCWvL87EqRFKUtHuxCY6")
+
+// Authenticate checks a name and password.
+func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	var u User
+	var hash, at string
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, role, password_hash, created_at FROM users WHERE name = ?", name).
+		Scan(&u.ID, &u.Name, &u.Role, &hash, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("look up user: %w", err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return User{}, ErrBadCredentials
+	}
+	u.CreatedAt = parseTime(at)
+	return u, nil
+}
+
+func (s *Store) userByID(ctx context.Context, id int64) (User, error) {
+	var u User
+	var at string
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, role, created_at FROM users WHERE id = ?", id).Scan(&u.ID, &u.Name, &u.Role, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, ErrBadCredentials
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("look up user %d: %w", id, err)
+	}
+	u.CreatedAt = parseTime(at)
+	return u, nil
+}
+
+// HashSecret is how tokens and session ids are kept at rest: they are long
+// random values, so a fast hash suffices.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Token is an API token's record (never its value).
+type Token struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	User      User      `json:"user"`
+	Scopes    []string  `json:"scopes"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Has reports whether the token carries scope.
+func (t Token) Has(scope string) bool { return slices.Contains(t.Scopes, scope) }
+
+// CreateToken stores the hash of secret as a token of user with scopes.
+// The caller generates secret and shows it once.
+func (s *Store) CreateToken(ctx context.Context, userID int64, name, secret string, scopes []string) (Token, error) {
+	for _, sc := range scopes {
+		if sc != ScopeRead && sc != ScopeImport {
+			return Token{}, fmt.Errorf("create token %s: unknown scope %q", name, sc)
+		}
+	}
+	if len(scopes) == 0 {
+		return Token{}, fmt.Errorf("create token %s: no scope", name)
+	}
+	u, err := s.userByID(ctx, userID)
+	if err != nil {
+		return Token{}, fmt.Errorf("create token %s: %w", name, err)
+	}
+	now := s.now()
+	r, err := s.db.ExecContext(ctx, "INSERT INTO api_tokens (name, user_id, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
+		name, userID, HashSecret(secret), strings.Join(scopes, " "), formatTime(now))
+	if err != nil {
+		return Token{}, fmt.Errorf("create token %s: %w", name, err)
+	}
+	id, _ := r.LastInsertId()
+	return Token{ID: id, Name: name, User: u, Scopes: scopes, CreatedAt: now}, nil
+}
+
+// LookupToken finds the token whose value is secret.
+func (s *Store) LookupToken(ctx context.Context, secret string) (Token, error) {
+	var t Token
+	var scopes, at string
+	err := s.db.QueryRowContext(ctx, "SELECT id, name, user_id, scopes, created_at FROM api_tokens WHERE hash = ?", HashSecret(secret)).
+		Scan(&t.ID, &t.Name, &t.User.ID, &scopes, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Token{}, fmt.Errorf("look up token: %w", err)
+	}
+	t.Scopes = strings.Fields(scopes)
+	t.CreatedAt = parseTime(at)
+	if t.User, err = s.userByID(ctx, t.User.ID); err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+// Session is a logged-in browser.
+type Session struct {
+	User User
+	// CSRF is the token every form and state-changing request must carry.
+	CSRF    string
+	Expires time.Time
+}
+
+// CreateSession stores the hash of id as a session of user until ttl from now.
+func (s *Store) CreateSession(ctx context.Context, userID int64, id, csrf string, ttl time.Duration) error {
+	now := s.now()
+	_, err := s.db.ExecContext(ctx, "INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+		HashSecret(id), userID, csrf, formatTime(now), formatTime(now.Add(ttl)))
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return nil
+}
+
+// LookupSession finds an unexpired session by its id.
+func (s *Store) LookupSession(ctx context.Context, id string) (Session, error) {
+	var ses Session
+	var uid int64
+	var exp string
+	err := s.db.QueryRowContext(ctx, "SELECT user_id, csrf, expires_at FROM sessions WHERE hash = ? AND expires_at > ?",
+		HashSecret(id), s.stamp()).Scan(&uid, &ses.CSRF, &exp)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Session{}, ErrBadCredentials
+	}
+	if err != nil {
+		return Session{}, fmt.Errorf("look up session: %w", err)
+	}
+	ses.Expires = parseTime(exp)
+	if ses.User, err = s.userByID(ctx, uid); err != nil {
+		return Session{}, err
+	}
+	return ses, nil
+}
+
+// DeleteSession ends a session (logout) and drops expired ones.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	_, err := s.db.ExecContext(ctx, "DELETE FROM sessions WHERE hash = ? OR expires_at <= ?", HashSecret(id), s.stamp())
+	if err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return nil
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID     int64     `json:"id"`
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Detail string    `json:"detail"`
+	Remote string    `json:"remote"`
+}
+
+// Audit records who did what.
+func (s *Store) Audit(ctx context.Context, actor, action, detail, remote string) error {
+	_, err := s.db.ExecContext(ctx, "INSERT INTO audit_log (at, actor, action, detail, remote) VALUES (?, ?, ?, ?, ?)",
+		s.stamp(), actor, action, detail, remote)
+	if err != nil {
+		return fmt.Errorf("write audit log: %w", err)
+	}
+	return nil
+}
+
+// AuditLog returns the latest entries, newest first.
+func (s *Store) AuditLog(ctx context.Context, limit int) ([]AuditEntry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT id, at, actor, action, detail, remote FROM audit_log ORDER BY id DESC LIMIT ?", limit)
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var at string
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.Detail, &e.Remote); err != nil {
+			return nil, fmt.Errorf("read audit log: %w", err)
+		}
+		e.At = parseTime(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
