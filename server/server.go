@@ -114,10 +114,10 @@ func New(st *store.Store, opts Options) (*Server, error) {
 type need int
 
 const (
-	public     need = iota
-	readScope       // any signed-in principal
-	importScope     // operator or admin, token with scope import
-	adminRole       // admin browser session
+	public      need = iota
+	readScope        // any signed-in principal
+	importScope      // operator or admin, token with scope import
+	adminRole        // admin browser session
 )
 
 // route is one entry of the mux; the OpenAPI document lists every one.
@@ -337,4 +337,3 @@ func (s *Server) parseTemplates() error {
 	}
 	return nil
 }
-
