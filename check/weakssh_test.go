@@ -3,12 +3,9 @@ package check
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"maps"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -263,72 +260,15 @@ func TestWeakSSHInProcess(t *testing.T) {
 	})
 }
 
-// keygen makes an OpenSSH host key of the given type and size in dir.
-func keygen(t *testing.T, dir, typ string, bits int) string {
-	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("host_%s_%d", typ, bits))
-	args := []string{"-q", "-t", typ, "-N", "", "-C", "", "-f", path}
-	if bits > 0 {
-		args = append(args, "-b", fmt.Sprint(bits))
-	}
-	if out, err := exec.Command("ssh-keygen", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen %v: %v\n%s", args, err, out)
-	}
-	return path
-}
-
-// startSSHD runs Debian's OpenSSH with host keys of the given types
-// ("rsa:1024", "dsa", "ed25519") and extra configuration lines. Nobody can
-// log in: these servers are only looked at.
+// startSSHD runs OpenSSH with the host keys and configuration given
+// (daemontest.OpenSSHNoLogin).
 func startSSHD(t *testing.T, keys []string, extra string) proto.Endpoint {
-	t.Helper()
-	daemontest.Require(t, "/usr/sbin/sshd=openssh-server", "ssh-keygen=openssh-client")
-	daemontest.RequireRoot(t)
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil { // privilege separation directory
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	host, port := daemontest.Addr(), 2222
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "ListenAddress %s:%d\n", host, port)
-	for _, k := range keys {
-		typ, bits, _ := strings.Cut(k, ":")
-		n := 0
-		if bits != "" {
-			fmt.Sscan(bits, &n)
-		}
-		fmt.Fprintf(&cfg, "HostKey %s\n", keygen(t, dir, typ, n))
-	}
-	cfg.WriteString("PidFile none\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n" +
-		"AuthorizedKeysFile none\nStrictModes no\nLogLevel ERROR\n" + extra)
-	path := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	daemontest.Start(t, "/usr/sbin/sshd", "-D", "-e", "-f", path)
-	daemontest.WaitTCP(t, host, port)
-	return proto.Endpoint{Host: host, Port: port, Transport: "tcp", Timeout: 3 * time.Second}
+	return daemontest.OpenSSHNoLogin(t, keys, extra).Endpoint()
 }
 
-// startDropbear runs Debian's Dropbear with its defaults and the host keys
-// its package generates (RSA, ECDSA, Ed25519 at dropbearkey's default sizes).
+// startDropbear runs Dropbear with its defaults (daemontest.DropbearDefaults).
 func startDropbear(t *testing.T) proto.Endpoint {
-	t.Helper()
-	daemontest.Require(t, "dropbear=dropbear-bin", "dropbearkey=dropbear-bin")
-	daemontest.RequireRoot(t)
-	dir := t.TempDir()
-	host, port := daemontest.Addr(), 2222
-	args := []string{"-F", "-E", "-s", "-p", fmt.Sprintf("%s:%d", host, port)}
-	for _, typ := range []string{"rsa", "ecdsa", "ed25519"} {
-		key := filepath.Join(dir, "dropbear_"+typ+"_host_key")
-		if out, err := exec.Command("dropbearkey", "-t", typ, "-f", key).CombinedOutput(); err != nil {
-			t.Fatalf("dropbearkey -t %s: %v\n%s", typ, err, out)
-		}
-		args = append(args, "-r", key)
-	}
-	daemontest.Start(t, "dropbear", args...)
-	daemontest.WaitTCP(t, host, port)
-	return proto.Endpoint{Host: host, Port: port, Transport: "tcp", Timeout: 3 * time.Second}
+	return daemontest.DropbearDefaults(t).Endpoint()
 }
 
 func TestWeakSSHRealServers(t *testing.T) {

@@ -2,15 +2,9 @@ package check
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"encoding/xml"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -27,108 +21,14 @@ import (
 	"github.com/iotcop/iotcop/tlsaudit"
 )
 
-// testCert describes a certificate made for a test server.
-type testCert struct {
-	bits      int
-	sigAlg    x509.SignatureAlgorithm
-	notBefore time.Time
-	notAfter  time.Time
-	ip        string // subjectAltName IP; empty for CN only
-}
-
-// writeCert creates a self-signed RSA certificate and writes cert.pem and
-// key.pem into dir.
-func writeCert(t *testing.T, dir string, c testCert) (certPath, keyPath string) {
-	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, c.bits)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.notBefore.IsZero() {
-		c.notBefore = time.Now().Add(-time.Hour)
-	}
-	if c.notAfter.IsZero() {
-		c.notAfter = time.Now().Add(30 * 24 * time.Hour)
-	}
-	tpl := &x509.Certificate{
-		SerialNumber:       big.NewInt(time.Now().UnixNano()),
-		Subject:            pkix.Name{CommonName: "iotcop test camera", Organization: []string{"iotcop"}},
-		NotBefore:          c.notBefore,
-		NotAfter:           c.notAfter,
-		SignatureAlgorithm: c.sigAlg,
-		KeyUsage:           x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage:        []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	if c.ip != "" {
-		tpl.IPAddresses = []net.IP{net.ParseIP(c.ip)}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), crypto.Signer(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPath = daemontest.WriteFile(t, dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), 0o644)
-	keyPath = daemontest.WriteFile(t, dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})), 0o600)
-	return certPath, keyPath
-}
-
-func freeTCPPort(t *testing.T, host string) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // tlsServer is a real Debian TLS server started for a test.
 type tlsServer struct {
 	host string
 	port int
 }
 
-// startLighttpdTLS runs lighttpd with the TLS module and settings given.
-func startLighttpdTLS(t *testing.T, module, tlsConf string, c testCert) tlsServer {
-	t.Helper()
-	daemontest.Require(t, "lighttpd", "/usr/lib/lighttpd/"+module+".so=lighttpd-"+strings.ReplaceAll(module, "_", "-"))
-	host := daemontest.Addr()
-	c.ip = strings.ReplaceAll(c.ip, "HOST", host)
-	port := freeTCPPort(t, host)
-	dir := t.TempDir()
-	cert, key := writeCert(t, dir, c)
-	daemontest.WriteFile(t, dir+"/www", "index.html", "camera", 0o644)
-	cfg := daemontest.WriteFile(t, dir, "lighttpd.conf", fmt.Sprintf(`server.document-root = %q
-server.bind = %q
-server.port = %d
-server.modules = ("%s")
-server.errorlog = %q
-ssl.engine = "enable"
-ssl.pemfile = %q
-ssl.privkey = %q
-%s
-`, dir+"/www", host, port, module, dir+"/error.log", cert, key, tlsConf), 0o644)
-	daemontest.Start(t, "lighttpd", "-D", "-f", cfg)
-	daemontest.WaitTCP(t, host, port)
-	return tlsServer{host, port}
-}
-
-// startOpenSSLServer runs `openssl s_server` with args.
-func startOpenSSLServer(t *testing.T, c testCert, args ...string) tlsServer {
-	t.Helper()
-	daemontest.Require(t, "openssl")
-	host := daemontest.Addr()
-	c.ip = strings.ReplaceAll(c.ip, "HOST", host)
-	port := freeTCPPort(t, host)
-	cert, key := writeCert(t, t.TempDir(), c)
-	all := append([]string{"s_server", "-accept", net.JoinHostPort(host, strconv.Itoa(port)), "-cert", cert, "-key", key, "-www", "-quiet"}, args...)
-	daemontest.Start(t, "openssl", all...)
-	daemontest.WaitTCP(t, host, port)
-	return tlsServer{host, port}
-}
+// started adapts a daemontest TLS server.
+func started(s daemontest.Service) tlsServer { return tlsServer{s.Host, s.Port} }
 
 // sslscanResult is what sslscan --xml reports.
 type sslscanResult struct {
@@ -208,9 +108,9 @@ func problemKinds(f finding.Finding) []string {
 // tlsaudit's scripted in-process servers cover them.
 func TestWeakTLSRealServers(t *testing.T) {
 	t.Parallel()
-	expired := testCert{bits: 2048, notBefore: time.Now().Add(-60 * 24 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour), ip: "HOST"}
-	weakKey := testCert{bits: 1024, sigAlg: x509.SHA1WithRSA, ip: "HOST"}
-	good := testCert{bits: 2048, ip: "HOST"}
+	expired := daemontest.CertSpec{Bits: 2048, NotBefore: time.Now().Add(-60 * 24 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour), CoverHost: true}
+	weakKey := daemontest.CertSpec{Bits: 1024, SigAlg: x509.SHA1WithRSA, CoverHost: true}
+	good := daemontest.CertSpec{Bits: 2048, CoverHost: true}
 	tests := []struct {
 		name         string
 		start        func(t *testing.T) tlsServer
@@ -224,7 +124,7 @@ func TestWeakTLSRealServers(t *testing.T) {
 		{
 			name: "openssl s_server at SECLEVEL=0: TLS 1.0, NULL and anonymous suites, expired certificate",
 			start: func(t *testing.T) tlsServer {
-				return startOpenSSLServer(t, expired, "-min_protocol", "TLSv1", "-cipher", "ALL:eNULL:@SECLEVEL=0")
+				return started(daemontest.OpenSSLServer(t, expired, "-min_protocol", "TLSv1", "-cipher", "ALL:eNULL:@SECLEVEL=0"))
 			},
 			protocol:     "http",
 			wantSeverity: finding.High,
@@ -238,7 +138,7 @@ func TestWeakTLSRealServers(t *testing.T) {
 			// whatever CipherString says; TLS 1.0 stays.
 			name: "lighttpd+OpenSSL at SECLEVEL=0: TLS 1.0 and 1.1",
 			start: func(t *testing.T) tlsServer {
-				return startLighttpdTLS(t, "mod_openssl", `ssl.openssl.ssl-conf-cmd = ("MinProtocol" => "TLSv1", "CipherString" => "ALL:eNULL:@SECLEVEL=0")`, good)
+				return started(daemontest.LighttpdTLS(t, "mod_openssl", `ssl.openssl.ssl-conf-cmd = ("MinProtocol" => "TLSv1", "CipherString" => "ALL:eNULL:@SECLEVEL=0")`, good))
 			},
 			protocol:     "http",
 			wantSeverity: finding.Medium,
@@ -249,7 +149,7 @@ func TestWeakTLSRealServers(t *testing.T) {
 		{
 			name: "lighttpd+GnuTLS: TLS 1.0, RC4 and 3DES, 1024-bit RSA signed with SHA-1",
 			start: func(t *testing.T) tlsServer {
-				return startLighttpdTLS(t, "mod_gnutls", `ssl.openssl.ssl-conf-cmd = ("gnutls-override" => "NORMAL:+3DES-CBC:+ARCFOUR-128:+RSA:+VERS-TLS1.0:+VERS-TLS1.1:+SHA1:+MD5:%NO_TICKETS")`, weakKey)
+				return started(daemontest.LighttpdTLS(t, "mod_gnutls", `ssl.openssl.ssl-conf-cmd = ("gnutls-override" => "NORMAL:+3DES-CBC:+ARCFOUR-128:+RSA:+VERS-TLS1.0:+VERS-TLS1.1:+SHA1:+MD5:%NO_TICKETS")`, weakKey))
 			},
 			protocol:     "http",
 			wantSeverity: finding.High,
@@ -261,7 +161,7 @@ func TestWeakTLSRealServers(t *testing.T) {
 		{
 			name: "openssl s_server hardened: TLS 1.2+, strong suites, valid 2048-bit self-signed",
 			start: func(t *testing.T) tlsServer {
-				return startOpenSSLServer(t, good, "-min_protocol", "TLSv1.2", "-cipher", "ECDHE+AESGCM:ECDHE+CHACHA20")
+				return started(daemontest.OpenSSLServer(t, good, "-min_protocol", "TLSv1.2", "-cipher", "ECDHE+AESGCM:ECDHE+CHACHA20"))
 			},
 			protocol:     "http",
 			wantSeverity: finding.Low,
@@ -272,7 +172,7 @@ func TestWeakTLSRealServers(t *testing.T) {
 		{
 			name: "lighttpd+OpenSSL defaults, certificate without the device's address",
 			start: func(t *testing.T) tlsServer {
-				return startLighttpdTLS(t, "mod_openssl", "", testCert{bits: 2048})
+				return started(daemontest.LighttpdTLS(t, "mod_openssl", "", daemontest.CertSpec{Bits: 2048}))
 			},
 			protocol:     "http",
 			wantSeverity: finding.Low,
@@ -384,14 +284,14 @@ func TestJudgeTLS(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
 	dir := t.TempDir()
-	certOf := func(c testCert) *x509.Certificate {
+	certOf := func(c daemontest.CertSpec) *x509.Certificate {
 		sub := filepath.Join(dir, strconv.Itoa(int(time.Now().UnixNano())))
-		path, _ := writeCert(t, sub, c)
+		path, _ := daemontest.WriteCert(t, sub, c)
 		return readCert(t, path)
 	}
-	good := certOf(testCert{bits: 2048, ip: "192.168.1.20"})
-	sha1 := certOf(testCert{bits: 2048, sigAlg: x509.SHA1WithRSA, ip: "192.168.1.20"})
-	expired := certOf(testCert{bits: 2048, notBefore: now.Add(-48 * time.Hour), notAfter: now.Add(-time.Hour), ip: "192.168.1.20"})
+	good := certOf(daemontest.CertSpec{Bits: 2048, IP: "192.168.1.20"})
+	sha1 := certOf(daemontest.CertSpec{Bits: 2048, SigAlg: x509.SHA1WithRSA, IP: "192.168.1.20"})
+	expired := certOf(daemontest.CertSpec{Bits: 2048, NotBefore: now.Add(-48 * time.Hour), NotAfter: now.Add(-time.Hour), IP: "192.168.1.20"})
 	accepted := func(vs ...tlsaudit.Version) []tlsaudit.VersionResult {
 		var out []tlsaudit.VersionResult
 		for _, v := range tlsaudit.Versions() {
