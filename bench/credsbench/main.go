@@ -48,7 +48,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	t := &mainTB{dir: dir}
+	t := &daemontest.ProgramTB{Dir: dir}
 	if *keep {
 		log.Printf("work directory: %s", dir)
 	} else {
@@ -58,12 +58,12 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
-		t.close()
+		t.Close()
 		os.Exit(130)
 	}()
 	b := bench{t: t, dir: dir, iotcop: *iotcopBin, compare: *compareBin, tasks: *tasks}
 	b.run(*pairs)
-	t.close()
+	t.Close()
 }
 
 // target is one service under test and how hydra names it.
@@ -74,7 +74,7 @@ type target struct {
 }
 
 type bench struct {
-	t               *mainTB
+	t               *daemontest.ProgramTB
 	dir             string
 	iotcop, compare string
 	tasks           int

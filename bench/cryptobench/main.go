@@ -48,7 +48,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	t := &mainTB{dir: dir}
+	t := &daemontest.ProgramTB{Dir: dir}
 	if *keep {
 		log.Printf("work directory: %s", dir)
 	} else {
@@ -58,12 +58,12 @@ func main() {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		<-sig
-		t.close()
+		t.Close()
 		os.Exit(130)
 	}()
 	b := bench{t: t, dir: dir, iotcop: *iotcopBin}
 	b.run()
-	t.close()
+	t.Close()
 }
 
 // server is one server under test.
@@ -74,7 +74,7 @@ type server struct {
 }
 
 type bench struct {
-	t      *mainTB
+	t      *daemontest.ProgramTB
 	dir    string
 	iotcop string
 }

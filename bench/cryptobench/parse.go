@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/iotcop/iotcop/internal/daemontest"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -55,7 +57,7 @@ type report struct {
 
 // parseIotcop reads iotcop's JSON report: the weak-tls or weak-ssh
 // finding's evidence.
-func parseIotcop(t *mainTB, path, kind string) weaknesses {
+func parseIotcop(t *daemontest.ProgramTB, path, kind string) weaknesses {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read iotcop report: %v", err)
@@ -143,7 +145,7 @@ var certSuffix = regexp.MustCompile(` <[^>]*>$`)
 
 // parseTestssl reads testssl.sh's --jsonfile: items of severity LOW and
 // above, mapped to iotcop's categories where they mean the same thing.
-func parseTestssl(t *mainTB, path string) weaknesses {
+func parseTestssl(t *daemontest.ProgramTB, path string) weaknesses {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read testssl report: %v", err)
@@ -210,7 +212,7 @@ var auditCategory = map[string]string{"kex": "kex", "key": "host_key", "enc": "c
 
 // parseSSHAudit reads ssh-audit's text report: every algorithm it marks
 // warn or fail. A key failed only for its modulus is the key size, once.
-func parseSSHAudit(t *mainTB, path string) weaknesses {
+func parseSSHAudit(t *daemontest.ProgramTB, path string) weaknesses {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("read ssh-audit report: %v", err)

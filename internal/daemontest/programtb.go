@@ -1,0 +1,80 @@
+package daemontest
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"sync"
+)
+
+// ProgramTB is a TB for a benchmark program (not a test): Fatalf and
+// Skipf stop the daemons started so far (the cleanups) and exit the
+// process. Temporary folders go under Dir.
+type ProgramTB struct {
+	Dir      string
+	mu       sync.Mutex
+	cleanups []func()
+	failed   bool
+	closed   bool
+}
+
+// Helper implements TB.
+func (*ProgramTB) Helper() {}
+
+// Logf implements TB.
+func (*ProgramTB) Logf(format string, args ...any) { log.Printf(format, args...) }
+
+// Fatalf implements TB: it stops the daemons and exits 1.
+func (m *ProgramTB) Fatalf(format string, args ...any) {
+	m.mu.Lock()
+	m.failed = true
+	m.mu.Unlock()
+	log.Printf(format, args...)
+	m.Close()
+	os.Exit(1)
+}
+
+// Skipf implements TB: it stops the daemons and exits 2.
+func (m *ProgramTB) Skipf(format string, args ...any) {
+	log.Printf("cannot run: %s", fmt.Sprintf(format, args...))
+	m.Close()
+	os.Exit(2)
+}
+
+// Cleanup implements TB.
+func (m *ProgramTB) Cleanup(f func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cleanups = append(m.cleanups, f)
+}
+
+// TempDir implements TB.
+func (m *ProgramTB) TempDir() string {
+	d, err := os.MkdirTemp(m.Dir, "d")
+	if err != nil {
+		m.Fatalf("temp dir: %v", err)
+	}
+	return d
+}
+
+// Failed implements TB.
+func (m *ProgramTB) Failed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.failed
+}
+
+// Close runs the cleanups once, last registered first.
+func (m *ProgramTB) Close() {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	m.closed = true
+	fs := m.cleanups
+	m.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
