@@ -30,7 +30,7 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", b-a}'; }
 
 t0=$(now)
-"$tmp/iotcop" scan -q --no-checks -p "T:$PORTS" --per-host 8 --hosts 128 --format json -o "$tmp/iotcop.json" -iL "$tmp/targets" --fail-on none
+"$tmp/iotcop" scan -q --no-checks -p "T:$PORTS" --per-host 8 --hosts 256 --format json -o "$tmp/iotcop.json" -iL "$tmp/targets" --fail-on none
 t1=$(now)
 nmap -sT -n -Pn -T4 -p "$PORTS" -iL "$tmp/targets" -oX "$tmp/nmap-st.xml" >/dev/null
 t2=$(now)
