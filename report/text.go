@@ -167,7 +167,8 @@ func evidenceLine(ev map[string]any) string {
 		}
 		parts = append(parts, k+"="+text)
 	}
-	return strings.Join(parts, " ")
+	// One line on a terminal; the JSON report has everything.
+	return truncate(strings.Join(parts, " "), 150)
 }
 
 func shortHash(h string) string {
