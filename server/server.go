@@ -75,18 +75,17 @@ type Server struct {
 }
 
 type metrics struct {
-	requests        [6]atomic.Int64 // by status class 1xx..5xx (index 1..5)
-	imports         atomic.Int64
-	duplicates      atomic.Int64
-	importFailures  atomic.Int64
-	logins          atomic.Int64
-	loginFailures   atomic.Int64
-	loginLimited    atomic.Int64
-	refused         atomic.Int64
-	tokensCreated   atomic.Int64
-	csrfRefused     atomic.Int64
-	scopeForbidden  atomic.Int64
-	sessionsStarted atomic.Int64
+	requests       [6]atomic.Int64 // by status class 1xx..5xx (index 1..5)
+	imports        atomic.Int64
+	duplicates     atomic.Int64
+	importFailures atomic.Int64
+	logins         atomic.Int64
+	loginFailures  atomic.Int64
+	loginLimited   atomic.Int64
+	refused        atomic.Int64
+	tokensCreated  atomic.Int64
+	csrfRefused    atomic.Int64
+	scopeForbidden atomic.Int64
 }
 
 // New returns a Server over st.
