@@ -91,6 +91,15 @@ func TestDemoJSON(t *testing.T) {
 		t.Fatal("Mirai password printed without --show-secrets")
 	}
 
+	// The demo also writes the assessed HTML report of the lab.
+	html := filepath.Join(dir, "lab.html")
+	if code, _, stderr := run(t, "demo", "--base", base, "-q", "--timeout", "1s", "--html", html, "-o", os.DevNull); code != 0 {
+		t.Fatalf("demo --html: %d %s", code, stderr)
+	}
+	if hb, err := os.ReadFile(html); err != nil || !bytes.Contains(hb, []byte("PSTI")) || bytes.Contains(hb, []byte("xc3511")) {
+		t.Fatalf("demo HTML: %v (%d bytes; must name PSTI and keep passwords redacted)", err, len(hb))
+	}
+
 	// Same lab, --show-secrets and --fail-on critical: exit 1, password shown.
 	code, stdout, _ := run(t, "demo", "--base", base, "--format", "json", "-q", "--timeout", "1s", "--show-secrets", "--fail-on", "critical")
 	if code != ExitFindings {

@@ -2,17 +2,23 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/iotcop/iotcop/assess"
+	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/lab"
+	"github.com/iotcop/iotcop/report"
+	"github.com/iotcop/iotcop/standard"
 	"github.com/iotcop/iotcop/target"
 )
 
 func newDemoCmd(e *env) *cobra.Command {
 	var l labFlags
 	var s scanFlags
+	var htmlPath string
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Start the virtual device lab in-process, scan it and print what iotcop finds",
@@ -48,6 +54,12 @@ report, and says how many of the lab's planted flaws the scan found.`,
 			if err != nil {
 				fmt.Fprintf(e.stderr, "iotcop: warning: %v\n", err)
 			}
+			if htmlPath != "" {
+				if err := writeAssessedHTML(htmlPath, rep, s.checksRun); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "iotcop: HTML report of the virtual lab written to %s\n", htmlPath)
+			}
 			if s.out.format == "text" && s.out.output == "" {
 				defer func() {
 					found, total := 0, 0
@@ -71,7 +83,33 @@ report, and says how many of the lab's planted flaws the scan found.`,
 	}
 	l.register(cmd, 8)
 	s.registerScanTuning(cmd)
+	cmd.Flags().StringVar(&htmlPath, "html", "", "also write the assessed HTML report of the virtual lab to this file")
 	cmd.Flags().Lookup("fail-on").DefValue = "none"
 	_ = cmd.Flags().Set("fail-on", "none")
 	return cmd
+}
+
+// writeAssessedHTML assesses rep (no declarations: the lab has no maker)
+// and writes the self-contained HTML report to path. The report is
+// copied so the caller's rendering is unaffected.
+func writeAssessedHTML(path string, rep *finding.Report, checksRun []string) error {
+	cat, err := standard.Load()
+	if err != nil {
+		return err
+	}
+	cp := *rep
+	a, err := assess.Assess(cat, assess.FromReport(&cp, checksRun, nil))
+	if err != nil {
+		return err
+	}
+	cp.Verdicts = a.Verdicts
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write HTML report: %w", err)
+	}
+	if err := report.WriteHTML(f, &cp, a); err != nil {
+		f.Close()
+		return fmt.Errorf("write HTML report %s: %w", path, err)
+	}
+	return f.Close()
 }
