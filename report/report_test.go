@@ -72,7 +72,12 @@ func TestFirmwareGolden(t *testing.T) {
 		format Format
 	}{{"firmware.json", JSON}, {"firmware.txt", Text}, {"firmware.sarif", SARIF}} {
 		var buf bytes.Buffer
-		if err := Write(&buf, tc.format, firmwareSample(), Options{}); err != nil {
+		rep := firmwareSample()
+		rep.Verdicts = []finding.Verdict{
+			{Provision: "5.1-1", Edition: "V2.1.1", Status: "M C(1)", Title: "No universal default passwords", Verdict: finding.VerdictFail, Basis: "evidence", Rule: "passwords", Reason: "1 finding fails it"},
+			{Provision: "5.5-1", Edition: "V2.1.1", Status: "M", Title: "Communicate securely", Verdict: finding.VerdictPass, Basis: "evidence", Rule: "crypto", Reason: "no weakness"},
+		}
+		if err := Write(&buf, tc.format, rep, Options{}); err != nil {
 			t.Fatal(err)
 		}
 		if tc.format == JSON {

@@ -162,6 +162,34 @@ func WriteSARIF(w io.Writer, rep *finding.Report) error {
 			},
 		})
 	}
+	// Provisions that failed or could not be decided are results too, so
+	// a code-scanning view shows the conformance gaps beside the findings.
+	for _, v := range rep.Verdicts {
+		level := ""
+		switch v.Verdict {
+		case finding.VerdictFail:
+			level = "error"
+		case finding.VerdictInconclusive:
+			level = "warning"
+		default:
+			continue
+		}
+		id := "en303645/" + v.Provision
+		if _, ok := index[id]; !ok {
+			index[id] = len(rules)
+			rules = append(rules, sarifRule{ID: id, ShortDescription: sarifText{v.Title},
+				Properties: map[string]any{"edition": v.Edition, "status": v.Status}})
+		}
+		results = append(results, sarifResult{
+			RuleID:              id,
+			RuleIndex:           index[id],
+			Level:               level,
+			Message:             sarifText{fmt.Sprintf("EN 303 645 %s: %s (%s)", v.Provision, v.Verdict, v.Reason)},
+			Locations:           []sarifLocation{},
+			PartialFingerprints: map[string]string{"iotcopVerdict/v1": v.Edition + "|" + v.Provision},
+			Properties:          map[string]any{"verdict": v.Verdict, "basis": v.Basis, "rule": v.Rule},
+		})
+	}
 	log := sarifLog{
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
 		Version: "2.1.0",
