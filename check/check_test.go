@@ -208,3 +208,16 @@ func TestDefaultCredentialsParallel(t *testing.T) {
 		seen[c] = true
 	}
 }
+
+// With parallel sessions the list starts while the random pair is tried;
+// a service that accepts the random pair is still reported as accepting
+// anything, never as having a default password.
+func TestParallelAcceptsAnything(t *testing.T) {
+	dict, _ := creds.Builtin()
+	auth := &fakeAuth{acceptAll: true}
+	c := &DefaultCredentials{Auth: map[string]proto.Authenticator{"telnet": auth}, Dict: dict, Budget: creds.Budget{PerService: 30}, Parallel: 4}
+	fs, err := c.Run(context.Background(), device())
+	if err != nil || len(fs) != 1 || fs[0].Check != finding.CheckUnauthenticatedAccess {
+		t.Fatalf("findings %+v err %v", fs, err)
+	}
+}

@@ -91,25 +91,6 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 	attempts := 0
 	defer func() { dev.note(i, false, false, attempts) }()
 
-	// Learn the failure signature: a random wrong credential.
-	wrong := proto.Credential{Username: "iotcop" + randomToken(3), Password: randomToken(8)}
-	if s.Identity.Protocol == "snmp" {
-		wrong.Username = ""
-	}
-	res, err := sess.Try(ctx, wrong)
-	attempts++
-	if err == nil && res.Outcome == proto.Accepted {
-		f := base(&UnauthenticatedAccess{}, finding.Critical, s, fmt.Sprintf("%s accepts any credential", s.Identity.Protocol))
-		f.Evidence["proof"] = res.Proof
-		f.Evidence["tried"] = "a random username and password"
-		f.Remediation = "Make the service check credentials; require a unique per-device or user-set password."
-		dev.note(i, false, true, 0)
-		return &f, nil
-	}
-	if err == nil && res.Outcome == proto.LockedOut {
-		return nil, fmt.Errorf("service locked out before any default was tried: %s", res.Detail)
-	}
-
 	// Open may have learnt the vendor (an HTTP realm behind a probe path).
 	vendor := dev.Vendor
 	if vendor == "" {
@@ -123,11 +104,16 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 	if len(list) > budget {
 		list = list[:budget]
 	}
-	st := &attemptState{list: list, attempts: attempts, workers: max(c.Parallel, 1)}
+	st := &attemptState{list: list, workers: max(c.Parallel, 1)}
+
+	// Extra sessions (--aggressive) start on the list at once; the first
+	// session first learns the failure signature with a random wrong
+	// credential, alone when there is only one session. A service that
+	// accepts the random pair accepts anything: whatever the list found
+	// then proves nothing about default passwords.
 	var wg sync.WaitGroup
-	for w := 1; w < min(st.workers, len(list)); w++ {
-		// Extra sessions (--aggressive) split the list; one that cannot be
-		// opened just leaves its share to the others.
+	for w := 1; w < min(st.workers, len(list)+1); w++ {
+		// One that cannot be opened just leaves its share to the others.
 		extra, err := auth.Open(ctx, s.Endpoint, s.Identity)
 		if err != nil {
 			break
@@ -139,9 +125,23 @@ func (c *DefaultCredentials) service(ctx context.Context, dev *Device, i int, s 
 			st.work(ctx, extra)
 		}()
 	}
+	wrong := proto.Credential{Username: "iotcop" + randomToken(3), Password: randomToken(8)}
+	if s.Identity.Protocol == "snmp" {
+		wrong.Username = ""
+	}
+	calib, calibErr := sess.Try(ctx, wrong)
+	st.calibrated(calib, calibErr)
 	st.work(ctx, sess)
 	wg.Wait()
 	attempts = st.attempts
+	if st.anyAccepted {
+		f := base(&UnauthenticatedAccess{}, finding.Critical, s, fmt.Sprintf("%s accepts any credential", s.Identity.Protocol))
+		f.Evidence["proof"] = calib.Proof
+		f.Evidence["tried"] = "a random username and password"
+		f.Remediation = "Make the service check credentials; require a unique per-device or user-set password."
+		dev.note(i, false, true, 0)
+		return &f, nil
+	}
 	if st.found == nil {
 		return nil, st.stopErr
 	}
@@ -186,6 +186,23 @@ type attemptState struct {
 	found       *proto.Credential
 	foundResult proto.LoginResult
 	foundAt     int
+	anyAccepted bool // the random wrong credential was accepted
+}
+
+// calibrated records the random wrong credential's result.
+func (st *attemptState) calibrated(res proto.LoginResult, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.attempts++
+	switch {
+	case err != nil:
+		// The list attempts decide whether errors persist.
+	case res.Outcome == proto.Accepted:
+		st.anyAccepted = true
+		st.stop(nil)
+	case res.Outcome == proto.LockedOut:
+		st.stop(fmt.Errorf("service locked out before any default was tried: %s", res.Detail))
+	}
 }
 
 func (st *attemptState) take() (proto.Credential, bool) {
