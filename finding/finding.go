@@ -98,6 +98,9 @@ type Finding struct {
 	Evidence map[string]any `json:"evidence"`
 	// Remediation says how to fix it, in a sentence or two.
 	Remediation string `json:"remediation,omitempty"`
+	// Baseline is "new" or "unchanged" when the run was compared with a
+	// --baseline report (extension).
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Secret marks an evidence value (a password, a key) that reports redact

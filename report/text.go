@@ -140,6 +140,9 @@ func (p *printer) finding(f finding.Finding) {
 	if f.Path != "" {
 		where = f.Path + " "
 	}
+	if f.Baseline == "new" {
+		where = "NEW " + where
+	}
 	p.line("  %s%-8s%s %s%s  [%s %s]", p.c(sevColour(f.Severity)), strings.ToUpper(f.Severity.String()), p.c(ansiReset),
 		where, f.Title, f.Check, strings.Join(f.Provisions, ","))
 	if ev := evidenceLine(f.Evidence); ev != "" {

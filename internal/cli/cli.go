@@ -141,6 +141,20 @@ func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assess
 	if err != nil {
 		return err
 	}
+	var diff *baseline.Diff
+	if o.base != nil {
+		diff = baseline.Compare(o.base, rep)
+		fresh := map[string]bool{}
+		for _, f := range diff.NewFindings {
+			fresh[f.Key()] = true
+		}
+		for i := range rep.Findings {
+			rep.Findings[i].Baseline = "unchanged"
+			if fresh[rep.Findings[i].Key()] {
+				rep.Findings[i].Baseline = "new"
+			}
+		}
+	}
 	if o.showSecrets {
 		rep.RevealSecrets()
 	}
@@ -181,8 +195,7 @@ func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assess
 		return nil
 	}
 	threshold, _ := finding.ParseSeverity(o.failOn)
-	if o.base != nil {
-		d := baseline.Compare(o.base, rep)
+	if d := diff; d != nil {
 		n := d.CountNew(threshold)
 		if !o.quiet {
 			fmt.Fprintf(e.stderr, "iotcop: against baseline %s: %d new (%d at or above %s), %d unchanged, %d fixed\n",

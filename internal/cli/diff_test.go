@@ -80,6 +80,14 @@ func TestDiffAndBaselineGate(t *testing.T) {
 	if len(base.Findings) == 0 || len(rep.Findings) <= len(base.Findings) {
 		t.Fatalf("r1 has %d findings, r2 %d: want r2 to hold r1's and more", len(base.Findings), len(rep.Findings))
 	}
+	// Each finding says whether it is new against the baseline.
+	marks := map[string]int{}
+	for _, f := range rep.Findings {
+		marks[f.Baseline]++
+	}
+	if marks["unchanged"] != len(base.Findings) || marks["new"] != len(rep.Findings)-len(base.Findings) {
+		t.Fatalf("baseline marks %v, want %d unchanged and %d new", marks, len(base.Findings), len(rep.Findings)-len(base.Findings))
+	}
 
 	code, out, stderr := run(t, "diff", "--format", "json", old, new)
 	if code != ExitFindings {
