@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # TLS/SSH audit benchmark, one run, same servers:
-#   iotcop scan (weak-tls, weak-ssh and every other check)   vs   testssl.sh (TLS) and ssh-audit (SSH)
+#   iotcop scan --checks weak-tls,weak-ssh   vs   testssl.sh (TLS) and ssh-audit (SSH)
 # against real servers on loopback addresses: openssl s_server at SECLEVEL=0 (TLS 1.0, NULL and
 # anonymous suites, expired certificate), lighttpd+GnuTLS (TLS 1.0, RC4, 3DES, 1024-bit RSA
 # certificate signed with SHA-1), a hardened TLS 1.2+ s_server; OpenSSH with legacy algorithms and

@@ -122,7 +122,7 @@ HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256
 	)
 
 	fmt.Printf("machine: %d cores, %s; testssl.sh %s, ssh-audit %s (Debian packages)\n", runtime.NumCPU(), kernel(), version("testssl.sh"), version("ssh-audit"))
-	fmt.Println("iotcop: the whole \"iotcop scan -p T:PORT HOST\" (port check, identification, every check), one process per server")
+	fmt.Println("iotcop: \"iotcop scan --checks weak-tls,weak-ssh -p T:PORT HOST\" (port check, identification and the two audits), one process per server")
 	for _, s := range servers {
 		fmt.Printf("  %-22s %s\n", s.label, s.svc.Addr())
 	}
@@ -140,7 +140,7 @@ HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256
 	// other, so they never compete for the servers or the CPU.
 	iotcopAll, iotcopTook, iotcopOut := b.runAll("iotcop", servers, func(s server, out string) *exec.Cmd {
 		return exec.Command(b.iotcop, "scan", "-q", "--format", "json", "-o", out, "--fail-on", "none",
-			"-p", "T:"+strconv.Itoa(s.svc.Port), s.svc.Host)
+			"--checks", "weak-tls,weak-ssh", "-p", "T:"+strconv.Itoa(s.svc.Port), s.svc.Host)
 	}, nil)
 	testsslAll, testsslTook, testsslOut := b.runAll("testssl", tlsServers, func(s server, out string) *exec.Cmd {
 		return exec.Command("testssl", "--jsonfile", out, "--quiet", "--warnings", "off", "--color", "0", s.svc.Addr())

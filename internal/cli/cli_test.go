@@ -15,6 +15,7 @@ import (
 	"github.com/iotcop/iotcop/internal/daemontest"
 	"github.com/iotcop/iotcop/lab"
 	"github.com/iotcop/iotcop/report"
+	"github.com/iotcop/iotcop/scan"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -333,5 +334,16 @@ func TestAssessEndToEnd(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(html); !bytes.Contains(b, []byte("cam-1.0.4.tar")) || !bytes.Contains(b, []byte(base)) {
 		t.Error("HTML report lacks the device or the image")
+	}
+}
+
+func TestSelectChecks(t *testing.T) {
+	all := scan.DefaultChecks(scan.DefaultProtocols(), scan.CheckOptions{})
+	got, err := selectChecks(all, []string{"weak-ssh", " weak-tls"})
+	if err != nil || len(got) != 2 || got[0].ID() != "weak-ssh" || got[1].ID() != "weak-tls" {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if _, err := selectChecks(all, []string{"weak-telnet"}); err == nil || !strings.Contains(err.Error(), "default-credentials") {
+		t.Fatalf("unknown id: %v", err)
 	}
 }

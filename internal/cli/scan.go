@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,6 +39,7 @@ type scanFlags struct {
 	vendorURL   string
 	// checksRun is filled by run: the ids of the checks that ran.
 	checksRun   []string
+	only        []string
 	robust      bool
 	recovery    time.Duration
 	discover    bool
@@ -58,6 +60,7 @@ func (s *scanFlags) registerScanTuning(cmd *cobra.Command) {
 	f.StringVar(&s.credsFile, "creds", "", "try the user:pass pairs in this file instead of the built-in dictionaries")
 	f.BoolVar(&s.aggressive, "aggressive", false, "raise the login attempt budget (1000), login sessions per service (4) and connections per device (16); may lock accounts")
 	f.IntVar(&s.budget, "budget", 0, "credential attempts per service (default 8, or 1000 with --aggressive)")
+	f.StringSliceVar(&s.only, "checks", nil, "run only these checks (ids as in the report, comma-separated), e.g. weak-tls,weak-ssh")
 	f.BoolVar(&s.robust, "robustness", false, "send malformed input and connection bursts to every service and report devices that stop answering (may crash or reboot devices: only with the owner's permission)")
 	f.DurationVar(&s.recovery, "robustness-recovery", 30*time.Second, "with --robustness, how long to wait for a device that stopped answering to come back")
 	f.StringVar(&s.manifest, "expected", "", "YAML or RFC 8520 MUD file of the services devices should expose; every other listener is a finding")
@@ -188,10 +191,37 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 		copts.Robustness = &robustness.Budget{RecoveryWait: s.recovery}
 	}
 	checks := scan.DefaultChecks(protocols, copts)
+	if len(s.only) > 0 {
+		if checks, err = selectChecks(checks, s.only); err != nil {
+			return nil, usageError{err}
+		}
+	}
 	if s.noChecks {
 		checks = nil
 	}
 	s.checksRun = assess.CheckIDs(checks)
 	sc := scan.New(opts, protocols, checks)
 	return sc.Run(ctx, set)
+}
+
+// selectChecks keeps the checks named by id, in their run order; an
+// unknown id is an error listing the known ones.
+func selectChecks(all []check.Check, ids []string) ([]check.Check, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[strings.TrimSpace(id)] = true
+	}
+	var out []check.Check
+	var known []string
+	for _, c := range all {
+		known = append(known, c.ID())
+		if want[c.ID()] {
+			out = append(out, c)
+			delete(want, c.ID())
+		}
+	}
+	for id := range want {
+		return nil, fmt.Errorf("--checks: unknown check %q (known: %s)", id, strings.Join(known, ", "))
+	}
+	return out, nil
 }
