@@ -18,6 +18,7 @@ type Term struct {
 	Negated bool
 }
 
+// String renders the term as the catalogue writes it.
 func (t Term) String() string {
 	if t.Feature {
 		return "F(" + t.ID + ")"

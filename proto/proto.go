@@ -151,6 +151,7 @@ const (
 	LockedOut
 )
 
+// String names the outcome ("accepted", "rejected", ...).
 func (o Outcome) String() string {
 	switch o {
 	case Rejected:

@@ -13,6 +13,7 @@ type Port struct {
 	Transport string
 }
 
+// String renders the port as "23/tcp".
 func (p Port) String() string { return fmt.Sprintf("%d/%s", p.Number, p.Transport) }
 
 // DefaultTCP is the IoT TCP port set: remote logins, web admin, RTSP,

@@ -46,6 +46,7 @@ var alertNames = map[uint8]string{
 	110: "unsupported_extension", 112: "unrecognized_name", 120: "no_application_protocol",
 }
 
+// Error describes the alert the server sent.
 func (e *AlertError) Error() string {
 	name := alertNames[e.Description]
 	if name == "" {
