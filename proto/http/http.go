@@ -22,6 +22,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/iotcop/iotcop/proto"
+	"github.com/iotcop/iotcop/proto/authparam"
 )
 
 // DefaultProbePaths are requested, in order, when / neither asks for
@@ -330,7 +331,7 @@ func pickChallenge(values []string) *challenge {
 	var dig *challenge
 	for _, v := range values {
 		v = strings.TrimSpace(v)
-		if realm, ok := parseBasic(v); ok {
+		if realm, ok := authparam.Basic(v); ok {
 			return &challenge{scheme: "basic", realm: realm}
 		}
 		if dig == nil && digest.IsDigest(v) {
@@ -340,56 +341,6 @@ func pickChallenge(values []string) *challenge {
 		}
 	}
 	return dig
-}
-
-// parseBasic reads `Basic realm="..."`; ok is false when v is no Basic
-// challenge.
-func parseBasic(v string) (realm string, ok bool) {
-	if len(v) < 5 || !strings.EqualFold(v[:5], "basic") || (len(v) > 5 && v[5] != ' ' && v[5] != '\t') {
-		return "", false
-	}
-	return paramValue(v[5:], "realm"), true
-}
-
-// paramValue extracts one auth-param (quoted or token) from a parameter
-// list; "" when absent.
-func paramValue(params, name string) string {
-	s := params
-	for len(s) > 0 {
-		s = strings.TrimLeft(s, " \t,")
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return ""
-		}
-		key := strings.TrimSpace(s[:eq])
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		var value string
-		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				b.WriteByte(s[i])
-			}
-			value = b.String()
-			if i < len(s) {
-				i++
-			}
-			s = s[i:]
-		} else {
-			end := strings.IndexAny(s, ", \t")
-			if end < 0 {
-				end = len(s)
-			}
-			value, s = s[:end], s[end:]
-		}
-		if strings.EqualFold(key, name) {
-			return value
-		}
-	}
-	return ""
 }
 
 // reSlashVersion finds "product/version" ("lighttpd/1.4.69",

@@ -10,6 +10,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/iotcop/iotcop/proto"
+	"github.com/iotcop/iotcop/proto/authparam"
 )
 
 // ErrNoProtectedStream is returned by Open when none of the tried stream
@@ -42,61 +43,11 @@ func pickChallenge(values []string) *challenge {
 			}
 			continue
 		}
-		if realm, ok := parseBasic(v); ok && basic == nil {
+		if realm, ok := authparam.Basic(v); ok && basic == nil {
 			basic = &challenge{scheme: "basic", realm: realm}
 		}
 	}
 	return basic
-}
-
-// parseBasic reads `Basic realm="..."` and reports whether v is a Basic
-// challenge at all.
-func parseBasic(v string) (realm string, ok bool) {
-	if len(v) < 5 || !strings.EqualFold(v[:5], "basic") || (len(v) > 5 && v[5] != ' ' && v[5] != '\t') {
-		return "", false
-	}
-	return paramValue(v[5:], "realm"), true
-}
-
-// paramValue extracts one auth-param (quoted or token) from a challenge's
-// parameter list; "" when absent.
-func paramValue(params, name string) string {
-	s := params
-	for len(s) > 0 {
-		s = strings.TrimLeft(s, " \t,")
-		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			return ""
-		}
-		key := strings.TrimSpace(s[:eq])
-		s = strings.TrimLeft(s[eq+1:], " \t")
-		var value string
-		if strings.HasPrefix(s, `"`) {
-			var b strings.Builder
-			i := 1
-			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				b.WriteByte(s[i])
-			}
-			value = b.String()
-			if i < len(s) {
-				i++
-			}
-			s = s[i:]
-		} else {
-			end := strings.IndexAny(s, ", \t")
-			if end < 0 {
-				end = len(s)
-			}
-			value, s = s[:end], s[end:]
-		}
-		if strings.EqualFold(key, name) {
-			return value
-		}
-	}
-	return ""
 }
 
 // authorization computes the Authorization header value for one request.
