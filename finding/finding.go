@@ -222,13 +222,16 @@ type FirmwareImage struct {
 // unpacked, failed (Error says why) or opaque (unknown or encrypted, with
 // its entropy), so nothing is silently passed over.
 type FirmwareLayer struct {
-	ID      int               `json:"id"`
-	Parent  int               `json:"parent"`
-	Source  string            `json:"source,omitempty"`
-	Offset  int64             `json:"offset"`
-	Size    int64             `json:"size"`
-	Format  string            `json:"format"`
-	Entropy float64           `json:"entropy"`
+	ID     int    `json:"id"`
+	Parent int    `json:"parent"`
+	Source string `json:"source,omitempty"`
+	Offset int64  `json:"offset"`
+	Size   int64  `json:"size"`
+	Format string `json:"format"`
+	// Entropy in bits per byte (0..8); near 8 means compressed or encrypted.
+	Entropy float64 `json:"entropy"`
+	// Status is "unpacked", "failed" (Error says why) or "opaque"
+	// (nothing known matched: unknown, encrypted or plain data).
 	Status  string            `json:"status"`
 	Error   string            `json:"error,omitempty"`
 	Files   int               `json:"files"`

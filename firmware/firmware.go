@@ -44,25 +44,9 @@ type Options struct {
 	Analyzers []analyze.Analyzer
 }
 
-// Layer is one region of the image and what became of it.
-type Layer struct {
-	ID     int    `json:"id"`
-	Parent int    `json:"parent"`
-	Source string `json:"source,omitempty"`
-	Offset int64  `json:"offset"`
-	Size   int64  `json:"size"`
-	Format string `json:"format"`
-	// Entropy in bits per byte (0..8); near 8 means compressed or encrypted.
-	Entropy float64 `json:"entropy"`
-	// Status is "unpacked", "failed" (Error says why) or "opaque"
-	// (nothing known matched: unknown, encrypted or plain data).
-	Status  string            `json:"status"`
-	Error   string            `json:"error,omitempty"`
-	Files   int               `json:"files"`
-	Bytes   int64             `json:"bytes"`
-	Refused []string          `json:"refused,omitempty"`
-	Info    map[string]string `json:"info,omitempty"`
-}
+// Layer is one region of the image and what became of it: the report
+// contract's firmware layer, so results go into reports unconverted.
+type Layer = finding.FirmwareLayer
 
 // Result is what one image holds.
 type Result struct {

@@ -87,12 +87,6 @@ func writeSBOM(path string, res *firmware.Result, several bool) error {
 func imageSummary(res *firmware.Result) finding.FirmwareImage {
 	img := finding.FirmwareImage{Image: res.Image, Size: res.Size, SHA256: res.SHA256, Files: res.Files,
 		AnalysisErrors: res.AnalysisErrors, Layers: []finding.FirmwareLayer{}}
-	for _, l := range res.Layers {
-		img.Layers = append(img.Layers, finding.FirmwareLayer{
-			ID: l.ID, Parent: l.Parent, Source: l.Source, Offset: l.Offset, Size: l.Size, Format: l.Format,
-			Entropy: l.Entropy, Status: l.Status, Error: l.Error, Files: l.Files, Bytes: l.Bytes,
-			Refused: l.Refused, Info: l.Info,
-		})
-	}
+	img.Layers = append(img.Layers, res.Layers...)
 	return img
 }
