@@ -9,7 +9,6 @@ import (
 
 	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/finding"
-	"github.com/iotcop/iotcop/lab"
 	"github.com/iotcop/iotcop/report"
 	"github.com/iotcop/iotcop/standard"
 	"github.com/iotcop/iotcop/target"
@@ -27,14 +26,10 @@ device lab on 127.x.y.z addresses, scans every device with the default checks, p
 report, and says how many of the lab's planted flaws the scan found.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := l.cfg(e)
+			ctx := cmd.Context()
+			running, err := l.start(ctx, e)
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			running, err := lab.Start(ctx, cfg, lab.Options{Base: l.base})
-			if err != nil {
-				return fmt.Errorf("start lab: %w", err)
 			}
 			defer running.Close()
 			set, err := target.Parser{}.Build(ctx, running.Targets(), nil)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,6 +48,19 @@ func (l *labFlags) cfg(e *env) (lab.Config, error) {
 		cfg = cfg.ShiftPrivilegedPorts(privilegedShift)
 	}
 	return cfg, nil
+}
+
+// start loads the fleet and starts it.
+func (l *labFlags) start(ctx context.Context, e *env) (*lab.Lab, error) {
+	cfg, err := l.cfg(e)
+	if err != nil {
+		return nil, err
+	}
+	running, err := lab.Start(ctx, cfg, lab.Options{Base: l.base})
+	if err != nil {
+		return nil, fmt.Errorf("start lab: %w", err)
+	}
+	return running, nil
 }
 
 // privilegedShift is added to privileged lab ports for unprivileged users.
@@ -107,14 +121,10 @@ or any other scanner, without hardware. Stop it with Ctrl-C.`,
   iotcop lab --config my-fleet.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := l.cfg(e)
+			ctx := cmd.Context()
+			running, err := l.start(ctx, e)
 			if err != nil {
 				return err
-			}
-			ctx := cmd.Context()
-			running, err := lab.Start(ctx, cfg, lab.Options{Base: l.base})
-			if err != nil {
-				return fmt.Errorf("start lab: %w", err)
 			}
 			defer running.Close()
 			devs := running.Devices()
