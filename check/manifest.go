@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/iotcop/iotcop/internal/yamlpath"
 )
 
 // Manifest lists the services devices are expected to expose, from a small
@@ -177,7 +179,7 @@ func parseYAMLManifest(data []byte, name string) (*Manifest, error) {
 	_ = yaml.Unmarshal(data, &root)
 	fail := func(msg string, path ...any) error {
 		var fe = &manifestFieldError{path: path, msg: msg}
-		if line := yamlLine(&root, path); line > 0 {
+		if line := yamlpath.Line(&root, path); line > 0 {
 			return fmt.Errorf("%s:%d: %w", name, line, fe)
 		}
 		return fmt.Errorf("%s: %w", name, fe)
@@ -307,41 +309,6 @@ func fieldPath(path []any) string {
 		}
 	}
 	return sb.String()
-}
-
-// yamlLine finds the line of the node at path (or of its nearest existing
-// ancestor) in a parsed YAML document; 0 when unknown.
-func yamlLine(root *yaml.Node, path []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch v := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == v {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && v >= 0 && v < len(n.Content) {
-				next = n.Content[v]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
 }
 
 // Expected returns the services the manifest expects on dev and which

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/iotcop/iotcop/internal/yamlpath"
 )
 
 //go:embed default.yaml
@@ -110,7 +112,7 @@ func ParseConfig(data []byte, name string) (Config, error) {
 		if errors.As(err, &fe) {
 			var root yaml.Node
 			if yaml.Unmarshal(data, &root) == nil {
-				if line := lineOf(&root, fe.path); line > 0 {
+				if line := yamlpath.Line(&root, fe.path); line > 0 {
 					return Config{}, fmt.Errorf("%s:%d: %w", name, line, err)
 				}
 			}
@@ -144,43 +146,6 @@ func (e *fieldError) Error() string {
 
 func fieldErr(msg string, path ...any) error {
 	return &fieldError{path: path, msg: msg}
-}
-
-// lineOf finds the line of the node at path (or the nearest ancestor that
-// exists) in a parsed YAML document.
-func lineOf(root *yaml.Node, path []any) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch v := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == v {
-						next = n.Content[i+1]
-						// A scalar's own line is where its value is; a
-						// mapping or list is best pointed at by its key.
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && v >= 0 && v < len(n.Content) {
-				next = n.Content[v]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
 }
 
 // Validate checks a config and returns the first problem found, naming its
