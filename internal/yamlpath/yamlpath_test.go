@@ -19,7 +19,7 @@ func TestLine(t *testing.T) {
 		{[]any{"devices", 0, "services", 0, "port"}, 5},
 		{[]any{"devices", 0, "services"}, 3},
 		{[]any{"devices", 0, "name"}, 2},
-		{[]any{"devices", 3, "name"}, 1},            // no such item: its parent's line
+		{[]any{"devices", 3, "name"}, 1},               // no such item: its parent's line
 		{[]any{"devices", 0, "services", 0, "tls"}, 4}, // no such key: the item's line
 	}
 	for _, tc := range tests {
