@@ -17,13 +17,11 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/iotcop/iotcop/creds"
@@ -44,23 +42,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	dir, err := os.MkdirTemp("", "iotcop-credsbench-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	t := &daemontest.ProgramTB{Dir: dir}
-	if *keep {
-		log.Printf("work directory: %s", dir)
-	} else {
-		t.Cleanup(func() { os.RemoveAll(dir) })
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-sig
-		t.Close()
-		os.Exit(130)
-	}()
+	t := daemontest.StartProgram("credsbench", *keep)
+	dir := t.Dir
 	b := bench{t: t, dir: dir, iotcop: *iotcopBin, compare: *compareBin, tasks: *tasks}
 	b.run(*pairs)
 	t.Close()

@@ -21,7 +21,6 @@ import (
 	"log"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -44,23 +43,8 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	dir, err := os.MkdirTemp("", "iotcop-cryptobench-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	t := &daemontest.ProgramTB{Dir: dir}
-	if *keep {
-		log.Printf("work directory: %s", dir)
-	} else {
-		t.Cleanup(func() { os.RemoveAll(dir) })
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		<-sig
-		t.Close()
-		os.Exit(130)
-	}()
+	t := daemontest.StartProgram("cryptobench", *keep)
+	dir := t.Dir
 	b := bench{t: t, dir: dir, iotcop: *iotcopBin}
 	b.run()
 	t.Close()

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 )
 
 // ProgramTB is a TB for a benchmark program (not a test): Fatalf and
@@ -77,4 +79,29 @@ func (m *ProgramTB) Close() {
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}
+}
+
+// StartProgram makes the ProgramTB of a benchmark program called name: a
+// work folder (printed and kept when keep, removed at the end otherwise)
+// and cleanups that also run on Ctrl-C, SIGTERM and SIGHUP before the
+// program exits with 130. Call Close when done.
+func StartProgram(name string, keep bool) *ProgramTB {
+	dir, err := os.MkdirTemp("", "iotcop-"+name+"-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	t := &ProgramTB{Dir: dir}
+	if keep {
+		log.Printf("work directory: %s", dir)
+	} else {
+		t.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		<-sig
+		t.Close()
+		os.Exit(130)
+	}()
+	return t
 }
