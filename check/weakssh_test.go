@@ -198,27 +198,12 @@ func sshDevice(ep proto.Endpoint) *Device {
 func TestWeakSSHInProcess(t *testing.T) {
 	t.Parallel()
 	serve := func(t *testing.T, send string) proto.Endpoint {
-		ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					_, _ = c.Write([]byte(send))
-					_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-					_, _ = bufio.NewReader(c).ReadString(0) // wait for the client to hang up
-				}()
-			}
-		}()
-		a := ln.Addr().(*net.TCPAddr)
-		return proto.Endpoint{Host: a.IP.String(), Port: a.Port, Transport: "tcp", Timeout: 500 * time.Millisecond}
+		srv := daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+			_, _ = c.Write([]byte(send))
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, _ = bufio.NewReader(c).ReadString(0) // wait for the client to hang up
+		})
+		return srv.Endpoint(500 * time.Millisecond)
 	}
 	t.Run("SSH-1 only", func(t *testing.T) {
 		t.Parallel()

@@ -400,32 +400,19 @@ func TestWeakTLSSkipsPlainServices(t *testing.T) {
 
 func TestWeakTLSHostileService(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = c.Read(make([]byte, 2048))
-				// Claims a handshake record of 64 KiB, then drips garbage.
-				_, _ = c.Write([]byte{22, 3, 3, 0xFF, 0xFF, 'x', 'x'})
-			}()
-		}
-	}()
-	addr := ln.Addr().(*net.TCPAddr)
-	dev := &Device{Address: addr.IP.String(), Services: []Service{{
-		Endpoint: proto.Endpoint{Host: addr.IP.String(), Port: addr.Port, Transport: "tcp", TLS: true, Timeout: 500 * time.Millisecond},
+	srv := daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+		_, _ = c.Read(make([]byte, 2048))
+		// Claims a handshake record of 64 KiB, then drips garbage.
+		_, _ = c.Write([]byte{22, 3, 3, 0xFF, 0xFF, 'x', 'x'})
+	})
+	ep := srv.Endpoint(500 * time.Millisecond)
+	ep.TLS = true
+	dev := &Device{Address: srv.Host, Services: []Service{{
+		Endpoint: ep,
 		Identity: &proto.Identity{Protocol: "http", TLS: true},
 	}}}
 	fs, err := (&WeakTLS{}).Run(context.Background(), dev)
-	if err == nil || !strings.Contains(err.Error(), "weak-tls on "+net.JoinHostPort(addr.IP.String(), strconv.Itoa(addr.Port))) {
+	if err == nil || !strings.Contains(err.Error(), "weak-tls on "+ep.Addr()) {
 		t.Errorf("err = %v, want a weak-tls error naming the service", err)
 	}
 	if len(fs) != 0 {

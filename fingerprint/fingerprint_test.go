@@ -52,22 +52,8 @@ func (httpID) Identify(_ context.Context, c net.Conn, _ []byte, ep proto.Endpoin
 
 func listen(t *testing.T, serve func(net.Conn)) (string, int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", daemontest.Addr()+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); serve(c) }()
-		}
-	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return a.IP.String(), a.Port
+	srv := daemontest.ServeTCP(t, "", 0, serve)
+	return srv.Host, srv.Port
 }
 
 func TestIdentify(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -116,21 +117,8 @@ type fakeServer struct {
 
 func (f *fakeServer) start(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(c)
-		}
-	}()
-	return ln.Addr().String()
+	srv := daemontest.ServeTCP(t, "", 0, f.serve)
+	return net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port))
 }
 
 func (f *fakeServer) count() int {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -204,25 +205,11 @@ func TestAuditGoServers(t *testing.T) {
 // hostile starts a listener whose every connection is handled by fn.
 func hostile(t *testing.T, fn func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				fn(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	srv := daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fn(c)
+	})
+	return net.JoinHostPort(srv.Host, strconv.Itoa(srv.Port))
 }
 
 func TestAuditHostilePeers(t *testing.T) {

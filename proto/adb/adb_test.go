@@ -22,26 +22,11 @@ var sumRE = regexp.MustCompile(`\$\(\((\d+)\+(\d+)\)\)`)
 // fakePeer plays adbd according to mode.
 func fakePeer(t *testing.T, mode string) proto.Endpoint {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(daemontest.Addr(), "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				serve(c, mode)
-			}()
-		}
-	}()
-	a := ln.Addr().(*net.TCPAddr)
-	return proto.Endpoint{Host: a.IP.String(), Port: a.Port, Transport: "tcp", Timeout: 500 * time.Millisecond}
+	srv := daemontest.ServeTCP(t, "", 0, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		serve(c, mode)
+	})
+	return srv.Endpoint(500 * time.Millisecond)
 }
 
 func serve(c net.Conn, mode string) {
