@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +96,4 @@ func TestIdentify(t *testing.T) {
 			}
 		})
 	}
-	_ = strconv.Itoa
-	_ = tls.VersionTLS12
 }
