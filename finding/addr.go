@@ -2,12 +2,9 @@ package finding
 
 import "net/netip"
 
-// LessAddr orders IP addresses numerically; see lessAddr.
-func LessAddr(a, b string) bool { return lessAddr(a, b) }
-
-// lessAddr orders IP addresses numerically (127.0.0.2 before 127.0.0.10)
+// LessAddr orders IP addresses numerically (127.0.0.2 before 127.0.0.10)
 // and anything that is not an address after them, as text.
-func lessAddr(a, b string) bool {
+func LessAddr(a, b string) bool {
 	pa, ea := netip.ParseAddr(a)
 	pb, eb := netip.ParseAddr(b)
 	switch {

@@ -252,7 +252,7 @@ func (r *Report) Finalize() {
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}
-	sort.SliceStable(r.Devices, func(i, j int) bool { return lessAddr(r.Devices[i].Address, r.Devices[j].Address) })
+	sort.SliceStable(r.Devices, func(i, j int) bool { return LessAddr(r.Devices[i].Address, r.Devices[j].Address) })
 	for i := range r.Devices {
 		s := r.Devices[i].Services
 		if s == nil {
@@ -279,7 +279,7 @@ func (r *Report) Finalize() {
 			return a.Severity > b.Severity
 		}
 		if a.Host != b.Host {
-			return lessAddr(a.Host, b.Host)
+			return LessAddr(a.Host, b.Host)
 		}
 		if a.Port != b.Port {
 			return a.Port < b.Port

@@ -7,7 +7,6 @@ package sweep
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -261,11 +260,6 @@ func (s *Sweeper) udpOnce(ctx context.Context, address string, payload []byte) (
 		return Filtered, nil
 	}
 	return Open, buf[:n]
-}
-
-// Describe renders a result for logs.
-func (r Result) Describe() string {
-	return fmt.Sprintf("%s %s open (%d bytes answered)", r.Addr, r.Port, len(r.Response))
 }
 
 // Endpoint builds the proto.Endpoint for a result, dialling through gate.

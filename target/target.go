@@ -220,19 +220,6 @@ type Set struct {
 	Exclude []Range
 }
 
-// Count returns how many addresses All will yield (saturating at 1<<62).
-func (s Set) Count() uint64 {
-	var n uint64
-	for a := range s.All() {
-		_ = a
-		n++
-		if n >= 1<<62 {
-			break
-		}
-	}
-	return n
-}
-
 // Size returns the number of addresses in the include ranges before
 // exclusions, cheaply (for progress bars), saturating at 1<<62.
 func (s Set) Size() uint64 {

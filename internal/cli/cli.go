@@ -167,8 +167,8 @@ func (o *outputFlags) emitAssessed(e *env, rep *finding.Report, a *assess.Assess
 		}
 		defer f.Close()
 		w = f
-	} else if f, ok := e.stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
-		colour = true
+	} else {
+		colour = isTerminal(e.stdout) && os.Getenv("NO_COLOR") == ""
 	}
 	switch {
 	case format == report.PDF:
