@@ -58,12 +58,9 @@ func (s *Store) CreateUser(ctx context.Context, name, role, password string) (Us
 		return User{}, fmt.Errorf("create user %s: hash password: %w", name, err)
 	}
 	now := s.now()
-	r, err := s.db.ExecContext(ctx, "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?)",
-		name, role, string(hash), formatTime(now))
-	if err != nil {
-		return User{}, fmt.Errorf("create user %s: %w", name, err)
-	}
-	id, err := r.LastInsertId()
+	var id int64
+	err = s.db.QueryRowContext(ctx, "INSERT INTO users (name, role, password_hash, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+		name, role, string(hash), formatTime(now)).Scan(&id)
 	if err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", name, err)
 	}
@@ -171,12 +168,12 @@ func (s *Store) CreateToken(ctx context.Context, userID int64, name, secret stri
 		return Token{}, fmt.Errorf("create token %s: %w", name, err)
 	}
 	now := s.now()
-	r, err := s.db.ExecContext(ctx, "INSERT INTO api_tokens (name, user_id, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)",
-		name, userID, HashSecret(secret), strings.Join(scopes, " "), formatTime(now))
+	var id int64
+	err = s.db.QueryRowContext(ctx, "INSERT INTO api_tokens (name, user_id, hash, scopes, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+		name, userID, HashSecret(secret), strings.Join(scopes, " "), formatTime(now)).Scan(&id)
 	if err != nil {
 		return Token{}, fmt.Errorf("create token %s: %w", name, err)
 	}
-	id, _ := r.LastInsertId()
 	return Token{ID: id, Name: name, User: u, Scopes: scopes, CreatedAt: now}, nil
 }
 

@@ -38,33 +38,60 @@ type ImportResult struct {
 // SHA-256); the second import returns the first one's id with Duplicate set.
 // by names who imported it, for the record.
 func (s *Store) Import(ctx context.Context, body []byte, by string) (ImportResult, error) {
-	if len(body) > MaxReportBytes {
-		return ImportResult{}, fmt.Errorf("%w: larger than %d bytes", ErrInvalidReport, MaxReportBytes)
-	}
-	if err := report.Validate(body); err != nil {
-		return ImportResult{}, fmt.Errorf("%w: %v", ErrInvalidReport, err)
-	}
-	rep, err := baseline.Parse(body)
+	// Validation is the expensive part: done before the transaction so the
+	// write lock is held only while rows are written.
+	rep, res, err := prepareImport(body)
 	if err != nil {
-		return ImportResult{}, fmt.Errorf("%w: %v", ErrInvalidReport, err)
+		return ImportResult{}, err
 	}
-	sum := sha256.Sum256(body)
-	res := ImportResult{SHA256: hex.EncodeToString(sum[:])}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, "SELECT id, findings FROM reports WHERE sha256 = ?", res.SHA256).Scan(&res.ReportID, &res.Findings)
-		if err == nil {
-			res.Duplicate = true
-			return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM device_reports WHERE report_id = ?", res.ReportID).Scan(&res.Devices)
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		return s.insertReport(ctx, tx, rep, body, by, &res)
-	})
+	err = s.InTx(ctx, func(tx *Tx) error { return s.storeImport(ctx, tx, rep, body, by, &res) })
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import report %s: %w", res.SHA256[:12], err)
 	}
 	return res, nil
+}
+
+// importTx imports a report inside tx (validated and idempotent by
+// content hash, like Import).
+func (s *Store) importTx(ctx context.Context, tx *Tx, body []byte, by string) (ImportResult, error) {
+	rep, res, err := prepareImport(body)
+	if err != nil {
+		return ImportResult{}, err
+	}
+	if err := s.storeImport(ctx, tx, rep, body, by, &res); err != nil {
+		return ImportResult{}, fmt.Errorf("import report %s: %w", res.SHA256[:12], err)
+	}
+	return res, nil
+}
+
+// prepareImport checks a body against the report contract and hashes it.
+func prepareImport(body []byte) (*finding.Report, ImportResult, error) {
+	if len(body) > MaxReportBytes {
+		return nil, ImportResult{}, fmt.Errorf("%w: larger than %d bytes", ErrInvalidReport, MaxReportBytes)
+	}
+	if err := report.Validate(body); err != nil {
+		return nil, ImportResult{}, fmt.Errorf("%w: %v", ErrInvalidReport, err)
+	}
+	rep, err := baseline.Parse(body)
+	if err != nil {
+		return nil, ImportResult{}, fmt.Errorf("%w: %v", ErrInvalidReport, err)
+	}
+	sum := sha256.Sum256(body)
+	return rep, ImportResult{SHA256: hex.EncodeToString(sum[:])}, nil
+}
+
+// storeImport writes a prepared report in tx unless the same body is
+// already stored.
+func (s *Store) storeImport(ctx context.Context, tx *Tx, rep *finding.Report, body []byte, by string, res *ImportResult) error {
+	err := tx.QueryRowContext(ctx, "SELECT id, findings FROM reports WHERE sha256 = ?", res.SHA256).Scan(&res.ReportID, &res.Findings)
+	if err == nil {
+		res.Duplicate = true
+		return tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM device_reports WHERE report_id = ?", res.ReportID).Scan(&res.Devices)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	return s.insertReport(ctx, tx, rep, body, by, res)
 }
 
 // DeviceOf says which device a finding belongs to: its host, or for a
@@ -79,15 +106,12 @@ func DeviceOf(rep *finding.Report, f finding.Finding) string {
 	return "unknown"
 }
 
-func (s *Store) insertReport(ctx context.Context, tx *sql.Tx, rep *finding.Report, body []byte, by string, res *ImportResult) error {
+func (s *Store) insertReport(ctx context.Context, tx *Tx, rep *finding.Report, body []byte, by string, res *ImportResult) error {
 	started := formatTime(rep.StartedAt)
-	r, err := tx.ExecContext(ctx, `INSERT INTO reports (sha256, imported_at, imported_by, tool_name, tool_version,
-		started_at, finished_at, findings, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		res.SHA256, s.stamp(), by, rep.Tool.Name, rep.Tool.Version, started, formatTime(rep.FinishedAt), len(rep.Findings), body)
+	err := tx.QueryRowContext(ctx, `INSERT INTO reports (sha256, imported_at, imported_by, tool_name, tool_version,
+		started_at, finished_at, findings, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		res.SHA256, s.stamp(), by, rep.Tool.Name, rep.Tool.Version, started, formatTime(rep.FinishedAt), len(rep.Findings), body).Scan(&res.ReportID)
 	if err != nil {
-		return err
-	}
-	if res.ReportID, err = r.LastInsertId(); err != nil {
 		return err
 	}
 	res.Findings = len(rep.Findings)
@@ -135,8 +159,8 @@ func (s *Store) insertReport(ctx context.Context, tx *sql.Tx, rep *finding.Repor
 				vendor   = CASE WHEN excluded.last_seen >= devices.last_seen AND excluded.vendor <> '' THEN excluded.vendor ELSE devices.vendor END,
 				model    = CASE WHEN excluded.last_seen >= devices.last_seen AND excluded.model <> '' THEN excluded.model ELSE devices.model END,
 				firmware = CASE WHEN excluded.last_seen >= devices.last_seen AND excluded.firmware <> '' THEN excluded.firmware ELSE devices.firmware END,
-				first_seen = MIN(devices.first_seen, excluded.first_seen),
-				last_seen  = MAX(devices.last_seen, excluded.last_seen)`,
+				first_seen = `+tx.Dialect.least("devices.first_seen", "excluded.first_seen")+`,
+				last_seen  = `+tx.Dialect.greatest("devices.last_seen", "excluded.last_seen"),
 			addr, in.vendor, in.model, in.firmware, started, started)
 		if err != nil {
 			return fmt.Errorf("store device %s: %w", addr, err)
@@ -169,8 +193,10 @@ func (s *Store) insertReport(ctx context.Context, tx *sql.Tx, rep *finding.Repor
 		}
 	}
 	for _, v := range rep.Verdicts {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO verdicts (report_id, provision, edition, verdict, psti, title)
-			VALUES (?, ?, ?, ?, ?, ?)`, res.ReportID, v.Provision, v.Edition, v.Verdict, v.PSTI, v.Title); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO verdicts (report_id, provision, edition, verdict, psti, title)
+			VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (report_id, provision) DO UPDATE SET
+			edition = excluded.edition, verdict = excluded.verdict, psti = excluded.psti, title = excluded.title`,
+			res.ReportID, v.Provision, v.Edition, v.Verdict, v.PSTI, v.Title); err != nil {
 			return fmt.Errorf("store verdict %s: %w", v.Provision, err)
 		}
 	}

@@ -259,22 +259,30 @@ func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFindin
 		args = append(args, int(sev))
 	}
 	if flt.Provision != "" {
-		q += " AND instr(f.provisions, ?) > 0"
-		args = append(args, ","+flt.Provision+",")
+		// Provision ids hold digits, dots and dashes only, so the LIKE
+		// pattern needs no escaping; checked to keep it that way.
+		if strings.ContainsAny(flt.Provision, `%_\,`) {
+			return nil, fmt.Errorf("filter findings: provision %q is not a provision id", flt.Provision)
+		}
+		q += " AND f.provisions LIKE ?"
+		args = append(args, "%,"+flt.Provision+",%")
 	}
 	if flt.Device != "" {
 		q += " AND f.device = ?"
 		args = append(args, flt.Device)
 	}
+	// first_seen is a computed column: filter and order on it from an
+	// outer query (PostgreSQL does not let WHERE name a SELECT alias).
+	q = "SELECT * FROM (" + q + ") sub"
 	if !flt.Since.IsZero() {
-		q += " AND first_seen >= ?"
+		q += " WHERE first_seen >= ?"
 		args = append(args, formatTime(flt.Since))
 	}
 	limit := flt.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	q += " ORDER BY f.severity_rank DESC, f.device, f.check_id, f.port, f.path, f.title LIMIT ?"
+	q += " ORDER BY severity_rank DESC, device, check_id, port, path, title, id LIMIT ?"
 	args = append(args, limit)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {

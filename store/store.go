@@ -1,8 +1,9 @@
 // Package store keeps the fleet service's data: imported reports (the
 // report contract, iotcop/report/v1), the devices and findings they hold,
 // verdicts, users, API tokens, sessions and the audit log. It uses an
-// embedded SQLite database (pure Go, WAL) in a data folder; the schema is
-// kept by the numbered SQL migrations embedded from migrations/.
+// embedded SQLite database (pure Go, WAL) in a data folder by default, or
+// PostgreSQL (through pgx); one schema, kept by the numbered SQL
+// migrations embedded from migrations/, serves both (see Dialect).
 package store
 
 import (
@@ -19,7 +20,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // the database/sql driver "sqlite"
 )
 
 //go:embed migrations/*.sql
@@ -36,23 +38,37 @@ var ErrNotFound = errors.New("not found")
 
 // Store is an open fleet database. It is safe for concurrent use.
 type Store struct {
-	db  *sql.DB
-	now func() time.Time
+	db       *DB
+	location string
+	now      func() time.Time
 }
 
-// Open opens (creating when needed) the database in dir and brings its
-// schema up to date.
-func Open(ctx context.Context, dir string) (*Store, error) {
+// IsPostgresURL says whether a --db value names a PostgreSQL database
+// (postgres:// or postgresql://) rather than a data folder.
+func IsPostgresURL(location string) bool {
+	return strings.HasPrefix(location, "postgres://") || strings.HasPrefix(location, "postgresql://")
+}
+
+// Open opens the database at location and brings its schema up to date:
+// a postgres:// URL, or a folder that holds (or will hold) the embedded
+// SQLite database.
+func Open(ctx context.Context, location string) (*Store, error) {
+	if IsPostgresURL(location) {
+		return openPostgres(ctx, location)
+	}
+	return openSQLite(ctx, location)
+}
+
+func openSQLite(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, DBFile)
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite", SQLiteDSN(path))
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	s := &Store{db: db, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: &DB{DB: db, Dialect: SQLite}, location: dir, now: func() time.Time { return time.Now().UTC() }}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate database %s: %w", path, err)
@@ -62,6 +78,79 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		return nil, fmt.Errorf("restrict database %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// SQLiteDSN is the connection string for the database file at path: WAL,
+// a generous busy timeout (writers queue instead of failing), foreign
+// keys, and transactions that take the write lock when they begin.
+func SQLiteDSN(path string) string {
+	return "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+func openPostgres(ctx context.Context, url string) (*Store, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL database %s: %w", redactURL(url), err)
+	}
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(8)
+	s := &Store{db: &DB{DB: db, Dialect: Postgres}, location: url, now: func() time.Time { return time.Now().UTC() }}
+	if err := s.Ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL %s: %w", redactURL(url), err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate PostgreSQL database %s: %w", redactURL(url), err)
+	}
+	return s, nil
+}
+
+// redactURL hides the password of a database URL for messages and logs.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return u
+	}
+	user, _, _ := strings.Cut(rest[:at], ":")
+	return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+}
+
+// Dialect says which database the store runs on.
+func (s *Store) Dialect() Dialect { return s.db.Dialect }
+
+// Location names the database for people: the data folder, or the
+// PostgreSQL URL with its password hidden.
+func (s *Store) Location() string {
+	if s.db.Dialect == Postgres {
+		return redactURL(s.location)
+	}
+	return s.location
+}
+
+// WithMigrationLock runs fn while holding the database-wide lock under
+// which schemas change, so that several processes starting together on
+// one PostgreSQL (a server and its workers) migrate one at a time. On
+// SQLite, transactions that begin with the write lock serialise them.
+func (s *Store) WithMigrationLock(ctx context.Context, fn func() error) error {
+	if s.db.Dialect != Postgres {
+		return fn()
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer conn.Close()
+	const lockKey = 0x10_7c_0b // "iotcop"
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey)
+	return fn()
 }
 
 // Close closes the database.
@@ -76,8 +165,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// DB exposes the database handle, for tests that inspect what is stored.
-func (s *Store) DB() *sql.DB { return s.db }
+// DB exposes the database handle: for the job queue, which keeps its
+// tables in the same database, and for tests that inspect what is stored.
+func (s *Store) DB() *DB { return s.db }
 
 // SchemaVersion returns the highest applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
@@ -120,6 +210,10 @@ func migrations() ([]migration, error) {
 // migrate applies every migration not yet applied, each in its own
 // transaction together with its schema_migrations row.
 func (s *Store) migrate(ctx context.Context) error {
+	return s.WithMigrationLock(ctx, func() error { return s.migrateLocked(ctx) })
+}
+
+func (s *Store) migrateLocked(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
 		return err
@@ -129,7 +223,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.InTx(ctx, func(tx *Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n); err != nil {
 				return err
@@ -137,7 +231,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			if _, err := tx.ExecContext(ctx, s.db.Dialect.ddl(m.sql)); err != nil {
 				return fmt.Errorf("apply %s: %w", m.name, err)
 			}
 			_, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
@@ -151,12 +245,14 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+// InTx runs fn in one transaction: committed when fn returns nil, rolled
+// back otherwise.
+func (s *Store) InTx(ctx context.Context, fn func(*Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("begin transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(&Tx{Tx: tx, Dialect: s.db.Dialect}); err != nil {
 		tx.Rollback()
 		return err
 	}
