@@ -16,6 +16,8 @@ packages=(
   squashfs-tools u-boot-tools cpio mtd-utils xz-utils zstd lz4 lzop bzip2 gzip
   # the HTML report is opened in a real browser
   chromium
+  # the fleet service's storage tests run against a real server (internal/pgtest)
+  postgresql
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -35,7 +37,7 @@ fi
 # Debian starts some of these daemons on install; the tests start their own
 # on 127.x.y.z addresses, so the system copies are not needed.
 if [ "$(id -u)" = 0 ]; then
-  for s in mosquitto snmpd lighttpd vsftpd ssh avahi-daemon miniupnpd; do
+  for s in mosquitto snmpd lighttpd vsftpd ssh avahi-daemon miniupnpd postgresql; do
     (service "$s" stop || true) >/dev/null 2>&1
   done
 fi
