@@ -188,3 +188,11 @@ func headerComponents(layers []Layer) []analyze.Component {
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+// Summary is the report contract's firmware entry for the analysed image.
+func (r *Result) Summary() finding.FirmwareImage {
+	img := finding.FirmwareImage{Image: r.Image, Size: r.Size, SHA256: r.SHA256, Files: r.Files,
+		AnalysisErrors: r.AnalysisErrors, Layers: []finding.FirmwareLayer{}}
+	img.Layers = append(img.Layers, r.Layers...)
+	return img
+}

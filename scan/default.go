@@ -1,6 +1,9 @@
 package scan
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/iotcop/iotcop/check"
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/proto"
@@ -82,4 +85,26 @@ func DefaultChecks(protocols []proto.Identifier, opts CheckOptions) []check.Chec
 		checks = append(checks, &check.Robustness{Budget: *opts.Robustness})
 	}
 	return checks
+}
+
+// SelectChecks keeps the checks named by id, in their run order; an
+// unknown id is an error listing the known ones.
+func SelectChecks(all []check.Check, ids []string) ([]check.Check, error) {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[strings.TrimSpace(id)] = true
+	}
+	var out []check.Check
+	var known []string
+	for _, c := range all {
+		known = append(known, c.ID())
+		if want[c.ID()] {
+			out = append(out, c)
+			delete(want, c.ID())
+		}
+	}
+	for id := range want {
+		return nil, fmt.Errorf("--checks: unknown check %q (known: %s)", id, strings.Join(known, ", "))
+	}
+	return out, nil
 }

@@ -221,6 +221,9 @@ func (s *Store) CreateUploadTx(ctx context.Context, tx *Tx, name string, body []
 	if len(body) > MaxUploadBytes {
 		return Upload{}, fmt.Errorf("store firmware %s: larger than %d bytes", name, MaxUploadBytes)
 	}
+	if body == nil {
+		body = []byte{} // an empty image, not a NULL the schema refuses
+	}
 	sum := sha256.Sum256(body)
 	u := Upload{Name: name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(body)), CreatedBy: by, CreatedAt: s.now()}
 	err := tx.QueryRowContext(ctx, `INSERT INTO uploads (name, sha256, size, body, created_by, created_at)

@@ -123,6 +123,15 @@ func redactURL(u string) string {
 // Dialect says which database the store runs on.
 func (s *Store) Dialect() Dialect { return s.db.Dialect }
 
+// URL is the PostgreSQL connection URL the store was opened with
+// (password included: for connecting, never for display); empty on SQLite.
+func (s *Store) URL() string {
+	if s.db.Dialect == Postgres {
+		return s.location
+	}
+	return ""
+}
+
 // Location names the database for people: the data folder, or the
 // PostgreSQL URL with its password hidden.
 func (s *Store) Location() string {

@@ -91,7 +91,7 @@ FAIL and the contradiction is named. Everything given is judged as one product.`
 					return fmt.Errorf("analyse %s: %w", img, err)
 				}
 				rep.Findings = append(rep.Findings, res.Findings...)
-				rep.Firmware = append(rep.Firmware, imageSummary(res))
+				rep.Firmware = append(rep.Firmware, res.Summary())
 			}
 			if len(images) > 0 {
 				checksRun = append(checksRun, assess.FirmwareChecks(false)...)

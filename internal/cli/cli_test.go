@@ -339,11 +339,11 @@ func TestAssessEndToEnd(t *testing.T) {
 
 func TestSelectChecks(t *testing.T) {
 	all := scan.DefaultChecks(scan.DefaultProtocols(), scan.CheckOptions{})
-	got, err := selectChecks(all, []string{"weak-ssh", " weak-tls"})
+	got, err := scan.SelectChecks(all, []string{"weak-ssh", " weak-tls"})
 	if err != nil || len(got) != 2 || got[0].ID() != "weak-ssh" || got[1].ID() != "weak-tls" {
 		t.Fatalf("got %v, %v", got, err)
 	}
-	if _, err := selectChecks(all, []string{"weak-telnet"}); err == nil || !strings.Contains(err.Error(), "default-credentials") {
+	if _, err := scan.SelectChecks(all, []string{"weak-telnet"}); err == nil || !strings.Contains(err.Error(), "default-credentials") {
 		t.Fatalf("unknown id: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ Nothing is written to disk unless --extract is given.`,
 					return fmt.Errorf("analyse %s: %w", img, err)
 				}
 				rep.Findings = append(rep.Findings, res.Findings...)
-				rep.Firmware = append(rep.Firmware, imageSummary(res))
+				rep.Firmware = append(rep.Firmware, res.Summary())
 				if sbomPath != "" {
 					if err := writeSBOM(sbomPath, res, len(images) > 1); err != nil {
 						return err
@@ -83,10 +83,3 @@ func writeSBOM(path string, res *firmware.Result, several bool) error {
 	return f.Close()
 }
 
-// imageSummary turns an analysis result into the report's firmware entry.
-func imageSummary(res *firmware.Result) finding.FirmwareImage {
-	img := finding.FirmwareImage{Image: res.Image, Size: res.Size, SHA256: res.SHA256, Files: res.Files,
-		AnalysisErrors: res.AnalysisErrors, Layers: []finding.FirmwareLayer{}}
-	img.Layers = append(img.Layers, res.Layers...)
-	return img
-}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -192,7 +191,7 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	}
 	checks := scan.DefaultChecks(protocols, copts)
 	if len(s.only) > 0 {
-		if checks, err = selectChecks(checks, s.only); err != nil {
+		if checks, err = scan.SelectChecks(checks, s.only); err != nil {
 			return nil, usageError{err}
 		}
 	}
@@ -204,24 +203,3 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	return sc.Run(ctx, set)
 }
 
-// selectChecks keeps the checks named by id, in their run order; an
-// unknown id is an error listing the known ones.
-func selectChecks(all []check.Check, ids []string) ([]check.Check, error) {
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[strings.TrimSpace(id)] = true
-	}
-	var out []check.Check
-	var known []string
-	for _, c := range all {
-		known = append(known, c.ID())
-		if want[c.ID()] {
-			out = append(out, c)
-			delete(want, c.ID())
-		}
-	}
-	for id := range want {
-		return nil, fmt.Errorf("--checks: unknown check %q (known: %s)", id, strings.Join(known, ", "))
-	}
-	return out, nil
-}
