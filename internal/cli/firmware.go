@@ -82,4 +82,3 @@ func writeSBOM(path string, res *firmware.Result, several bool) error {
 	}
 	return f.Close()
 }
-

@@ -202,4 +202,3 @@ func (s *scanFlags) run(ctx context.Context, e *env, set target.Set) (*finding.R
 	sc := scan.New(opts, protocols, checks)
 	return sc.Run(ctx, set)
 }
-
