@@ -370,8 +370,8 @@ func TestSQLiteFile(t *testing.T) {
 			t.Errorf("%s mode = %o, want %o", path, got, want)
 		}
 	}
-	if s.Location() != dir {
-		t.Errorf("Location() = %q, want %q", s.Location(), dir)
+	if s.Location() != dir || s.URL() != "" {
+		t.Errorf("Location() = %q, URL() = %q; want %q and no URL", s.Location(), s.URL(), dir)
 	}
 }
 
@@ -391,6 +391,9 @@ func TestPostgresLocationHidesPassword(t *testing.T) {
 	s := openAt(t, dsn)
 	if loc := s.Location(); strings.Contains(loc, pw) || !strings.Contains(loc, u.Host) || !IsPostgresURL(loc) {
 		t.Fatalf("Location() = %q: want the server without its password", loc)
+	}
+	if s.URL() != dsn {
+		t.Fatalf("URL() = %q, want the DSN it was opened with", redactURL(s.URL()))
 	}
 }
 
