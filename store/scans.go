@@ -155,6 +155,15 @@ type Shard struct {
 // already recorded (a retry of a shard whose first run committed) it
 // stores nothing and returns stored=false.
 func (s *Store) RecordShardTx(ctx context.Context, tx *Tx, sh Shard) (stored bool, res ImportResult, err error) {
+	if tx.Dialect == Postgres {
+		// Attempts of one shard queue up here until the first commits, so
+		// the check below sees its row (on SQLite the write lock taken at
+		// BEGIN does the same). A key collision only makes two unrelated
+		// shards wait for each other.
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", sh.ScanID<<24^int64(sh.Shard)); err != nil {
+			return false, res, fmt.Errorf("record shard %d of scan %d: lock: %w", sh.Shard, sh.ScanID, err)
+		}
+	}
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM scan_shards WHERE scan_id = ? AND shard = ?", sh.ScanID, sh.Shard).Scan(&n); err != nil {
 		return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
