@@ -11,10 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // createScan records a scan in its own transaction.
@@ -444,20 +440,6 @@ func TestRecordShardConcurrent(t *testing.T) {
 			})
 		}
 	})
-}
-
-// isUniqueViolation says whether err is a duplicate key refused by the
-// database, on either dialect.
-func isUniqueViolation(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "23505" // unique_violation
-	}
-	var liteErr *sqlite.Error
-	if errors.As(err, &liteErr) {
-		return liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || liteErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	}
-	return false
 }
 
 func TestUploadRoundTrip(t *testing.T) {
