@@ -14,11 +14,11 @@ import (
 
 	"github.com/anchore/go-lzo"
 	"github.com/klauspost/compress/zlib"
-	"github.com/ulikunitz/xz/lzma"
 )
 
 // JFFS2 unpacks JFFS2 images (little- or big-endian, as written by
-// mkfs.jffs2 -l/-b) with zlib, rtime, lzo, lzma or no compression.
+// mkfs.jffs2 -l/-b) with zlib, rtime, lzo, no compression, or LZMA in
+// either of the patched-kernel forms (ids 0x08 and 0x15).
 // Written from the node layout in Linux's include/uapi/linux/jffs2.h: the
 // newest version of each directory entry and each data range wins.
 type JFFS2 struct{}
@@ -180,6 +180,10 @@ func jffs2Rtime(src []byte, dlen int) ([]byte, error) {
 
 // jffs2Decompress returns a data node's bytes.
 func jffs2Decompress(d jffs2Data) ([]byte, error) {
+	// A node holds at most one page (4 to 64 KiB): a larger claim is a bomb.
+	if d.dsize > jffs2MaxNodeBytes {
+		return nil, fmt.Errorf("data node claims %d bytes", d.dsize)
+	}
 	n := int(d.dsize)
 	switch d.compr {
 	case 0: // none
@@ -201,18 +205,52 @@ func jffs2Decompress(d jffs2Data) ([]byte, error) {
 			return nil, fmt.Errorf("lzo: %w", err)
 		}
 		return dst[:m], nil
-	case 8:
-		// Linux's JFFS2 LZMA: raw stream, lc=0 lp=0 pb=0, 8 KiB dictionary.
-		hdr := make([]byte, 13, 13+len(d.payload))
-		binary.LittleEndian.PutUint32(hdr[1:], 0x2000)
-		binary.LittleEndian.PutUint64(hdr[5:], uint64(n))
-		zr, err := lzma.NewReader(bytes.NewReader(append(hdr, d.payload...)))
-		if err != nil {
-			return nil, fmt.Errorf("lzma: %w", err)
-		}
-		return readBlock(zr, n)
+	case jffs2LZMAOpenWrt:
+		return jffs2LZMA(d.payload, n, false)
+	case jffs2LZMAProps:
+		return jffs2LZMA(d.payload, n, true)
 	}
 	return nil, fmt.Errorf("compression type %d not supported", d.compr)
+}
+
+// JFFS2 has no LZMA compressor upstream; patched kernels and tools added
+// two incompatible ones.
+const (
+	// jffs2LZMAOpenWrt is JFFS2_COMPR_LZMA in OpenWrt's kernel patch and
+	// U-Boot: a raw LZMA stream with fixed properties lc=0 lp=0 pb=0 and an
+	// 8 KiB dictionary (LZMA_BEST_DICT(0x2000)), nothing stored.
+	jffs2LZMAOpenWrt = 0x08
+	// jffs2LZMAProps is JFFS2_COMPR_LZMA in mtd-utils' LZMA patch (and
+	// jefferson's "LZMA_NO_SIZE"): the 5 properties bytes (typically lc=3
+	// lp=0 pb=2, 8 KiB dictionary), then the stream, no size field.
+	jffs2LZMAProps = 0x15
+)
+
+// jffs2LZMA decodes an LZMA data node of n bytes. Vendors did not keep the
+// ids apart, so when the form the id stands for fails the other is tried.
+func jffs2LZMA(payload []byte, n int, propsFirst bool) ([]byte, error) {
+	fixed := func() ([]byte, error) { return decodeLZMAAlone(0, 0x2000, uint64(n), payload, n) }
+	stored := func() ([]byte, error) {
+		if len(payload) < 5 {
+			return nil, errors.New("lzma data shorter than its properties")
+		}
+		return decodeLZMAAlone(payload[0], binary.LittleEndian.Uint32(payload[1:5]), uint64(n), payload[5:], n)
+	}
+	first, second := fixed, stored
+	if propsFirst {
+		first, second = stored, fixed
+	}
+	out, err := first()
+	if err == nil && len(out) == n {
+		return out, nil
+	}
+	if alt, aerr := second(); aerr == nil && len(alt) == n {
+		return alt, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("lzma data gives %d bytes, want %d", len(out), n)
+	}
+	return nil, err
 }
 
 // jffs2File rebuilds one inode's content from its data nodes.

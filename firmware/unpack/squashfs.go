@@ -24,9 +24,11 @@ import (
 
 // SquashFS unpacks SquashFS 4.0 images, little- and big-endian, with
 // gzip, lzma (with or without the 8-byte size field vendors drop), lzo,
-// xz, lz4 and zstd compression. Data blocks are decompressed by Workers
-// goroutines in parallel. Written from the format documentation
-// (squashfs-tools' squashfs_fs.h layout).
+// xz, lz4 and zstd compression, and the 2.x and 3.x images older and
+// vendor firmware ships (zlib or LZMA blocks, see squashfs3.go). Data
+// blocks are decompressed by Workers goroutines in parallel. Written from
+// the format documentation (squashfs-tools' squashfs_fs.h and
+// squashfs_compat.h layouts).
 type SquashFS struct {
 	Workers int
 }
@@ -35,7 +37,13 @@ type SquashFS struct {
 func (SquashFS) Format() string { return "squashfs" }
 
 // Magics implements Unpacker.
-func (SquashFS) Magics() []Magic { return []Magic{{0, []byte("hsqs")}, {0, []byte("sqsh")}} }
+func (SquashFS) Magics() []Magic {
+	ms := make([]Magic, 0, len(sqMagics))
+	for _, m := range sqMagics {
+		ms = append(ms, Magic{0, []byte(m.magic)})
+	}
+	return ms
+}
 
 // Identify implements Unpacker.
 func (SquashFS) Identify(h []byte) bool {
@@ -62,28 +70,33 @@ type superblock struct {
 	dirTable, fragTable, exportTable uint64
 }
 
-// parseSuperblock validates the fixed header. Versions other than 4.0
-// parse (so the layer is reported) but carry an error.
+// parseSuperblock validates the fixed header. 2.x and 3.x superblocks are
+// parsed by parseLegacySuperblock; 1.x parses (so the layer is reported)
+// but Unpack refuses it.
 func parseSuperblock(h []byte) (superblock, binary.ByteOrder, error) {
 	var sb superblock
 	if len(h) < sqSuperblockSize {
 		return sb, nil, errors.New("squashfs superblock truncated")
 	}
 	var bo binary.ByteOrder
-	switch string(h[:4]) {
-	case "hsqs":
-		bo = binary.LittleEndian
-	case "sqsh":
-		bo = binary.BigEndian
-	default:
+	for _, m := range sqMagics {
+		if string(h[:4]) == m.magic {
+			bo = m.order
+		}
+	}
+	if bo == nil {
 		return sb, nil, errors.New("no squashfs magic")
 	}
 	sb.major, sb.minor = bo.Uint16(h[28:]), bo.Uint16(h[30:])
-	if sb.major < 1 || sb.major > 4 {
-		return sb, bo, fmt.Errorf("squashfs version %d.%d", sb.major, sb.minor)
-	}
-	if sb.major != 4 {
+	switch sb.major {
+	case 1:
 		return sb, bo, nil
+	case 2, 3:
+		sb, err := parseLegacySuperblock(h, bo, sb.major, sb.minor)
+		return sb, bo, err
+	case 4:
+	default:
+		return sb, bo, fmt.Errorf("squashfs version %d.%d", sb.major, sb.minor)
 	}
 	sb.inodes = bo.Uint32(h[4:])
 	sb.blockSize = bo.Uint32(h[12:])
@@ -153,15 +166,16 @@ func (q *squashReader) readMeta(pos uint64) (metaBlock, error) {
 	if ok {
 		return m, nil
 	}
-	if pos+2 > q.sb.bytesUsed {
+	hl := q.metaHeaderLen()
+	if pos+hl > q.sb.bytesUsed {
 		return m, fmt.Errorf("metadata block at 0x%x outside the image", pos)
 	}
 	h := q.bo.Uint16(q.b[pos:])
 	n := uint64(h & 0x7fff)
-	if n == 0 || pos+2+n > q.sb.bytesUsed {
+	if n == 0 || pos+hl+n > q.sb.bytesUsed {
 		return m, fmt.Errorf("metadata block at 0x%x: bad length %d", pos, n)
 	}
-	src := q.b[pos+2 : pos+2+n]
+	src := q.b[pos+hl : pos+hl+n]
 	if h&0x8000 != 0 {
 		m.data = src
 	} else {
@@ -174,7 +188,7 @@ func (q *squashReader) readMeta(pos uint64) (metaBlock, error) {
 	if len(m.data) > sqMetaSize {
 		return m, fmt.Errorf("metadata block at 0x%x decompresses to %d bytes", pos, len(m.data))
 	}
-	m.next = pos + 2 + n
+	m.next = pos + hl + n
 	q.mu.Lock()
 	if len(q.meta) > 1<<16 {
 		clear(q.meta)
@@ -244,6 +258,9 @@ type inode struct {
 }
 
 func (q *squashReader) readInode(ref uint64, limit int64) (inode, error) {
+	if q.sb.major < 4 {
+		return q.readLegacyInode(ref, limit)
+	}
 	var in inode
 	r, err := q.metaAt(q.sb.inodeTable, ref>>16, uint16(ref&0xffff))
 	if err != nil {
@@ -328,33 +345,27 @@ func (q *squashReader) walk(ctx context.Context, s *Sink, p string, d inode, dep
 	if depth > sqMaxDirDepth {
 		return fmt.Errorf("directories nested deeper than %d at %s", sqMaxDirDepth, p)
 	}
-	if d.dirSize <= 3 {
+	total := q.dirListBytes(d)
+	if total <= 0 {
 		return nil
 	}
 	r, err := q.metaAt(q.sb.dirTable, uint64(d.dirBlock), d.dirOffset)
 	if err != nil {
 		return fmt.Errorf("directory %s: %w", p, err)
 	}
-	total := int64(d.dirSize) - 3
 	for r.read < total {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		h, err := r.bytes(12)
+		count, start, err := q.dirHeader(r)
 		if err != nil {
 			return fmt.Errorf("directory %s: %w", p, err)
 		}
-		count, start := q.bo.Uint32(h)+1, q.bo.Uint32(h[4:])
 		if count > 256 {
 			return fmt.Errorf("directory %s: header claims %d entries", p, count)
 		}
 		for range count {
-			e, err := r.bytes(8)
-			if err != nil {
-				return fmt.Errorf("directory %s: %w", p, err)
-			}
-			off, nameLen := q.bo.Uint16(e), int(q.bo.Uint16(e[6:]))+1
-			nb, err := r.bytes(nameLen)
+			off, nb, err := q.dirEntry(r)
 			if err != nil {
 				return fmt.Errorf("directory %s: %w", p, err)
 			}
@@ -406,24 +417,39 @@ func (q *squashReader) loadFragments() {
 	if n == 0 {
 		return
 	}
-	if n*16 > q.sb.bytesUsed*sqMetaSize/2 {
+	// 3.x entries match 4.0's (64-bit start, size, unused word); 2.x
+	// entries and index words are 32-bit.
+	entry, index := uint64(16), uint64(8)
+	if q.sb.major == 2 {
+		entry, index = 8, 4
+	}
+	if n*entry > q.sb.bytesUsed*sqMetaSize/2 {
 		q.fragErr = fmt.Errorf("fragment count %d too large for the image", n)
 		return
 	}
-	idx := (n*16 + sqMetaSize - 1) / sqMetaSize
-	if q.sb.fragTable+idx*8 > q.sb.bytesUsed {
+	idx := (n*entry + sqMetaSize - 1) / sqMetaSize
+	if q.sb.fragTable+idx*index > q.sb.bytesUsed {
 		q.fragErr = errors.New("fragment index outside the image")
 		return
 	}
 	for i := range idx {
-		pos := q.bo.Uint64(q.b[q.sb.fragTable+8*i:])
+		var pos uint64
+		if index == 4 {
+			pos = uint64(q.bo.Uint32(q.b[q.sb.fragTable+4*i:]))
+		} else {
+			pos = q.bo.Uint64(q.b[q.sb.fragTable+8*i:])
+		}
 		m, err := q.readMeta(pos)
 		if err != nil {
 			q.fragErr = fmt.Errorf("fragment table: %w", err)
 			return
 		}
-		for j := 0; j+16 <= len(m.data) && uint64(len(q.frags)) < n; j += 16 {
-			q.frags = append(q.frags, fragEntry{q.bo.Uint64(m.data[j:]), q.bo.Uint32(m.data[j+8:])})
+		for j := uint64(0); j+entry <= uint64(len(m.data)) && uint64(len(q.frags)) < n; j += entry {
+			if entry == 8 {
+				q.frags = append(q.frags, fragEntry{uint64(q.bo.Uint32(m.data[j:])), q.bo.Uint32(m.data[j+4:])})
+			} else {
+				q.frags = append(q.frags, fragEntry{q.bo.Uint64(m.data[j:]), q.bo.Uint32(m.data[j+8:])})
+			}
 		}
 	}
 }
@@ -614,7 +640,7 @@ func readBlock(r io.Reader, maxOut int) ([]byte, error) {
 
 // decodeSquashLZMA decodes a SquashFS LZMA block: the lzma_alone header
 // with its 8-byte size field, or the vendor form that drops it (TP-Link,
-// Alpha Networks) and relies on the block size instead.
+// Alpha Networks, Broadcom) and relies on the block size instead.
 func decodeSquashLZMA(src []byte, maxOut int) ([]byte, error) {
 	if len(src) < 5 {
 		return nil, errors.New("lzma block too short")
@@ -622,26 +648,49 @@ func decodeSquashLZMA(src []byte, maxOut int) ([]byte, error) {
 	if len(src) >= 13 {
 		usize := binary.LittleEndian.Uint64(src[5:13])
 		if usize == ^uint64(0) || usize <= uint64(maxOut) {
-			if zr, err := lzma.NewReader(bytes.NewReader(src)); err == nil {
-				if out, err := readBlock(zr, maxOut); err == nil {
-					return out, nil
-				}
+			if out, err := decodeLZMAAlone(src[0], binary.LittleEndian.Uint32(src[1:5]), usize, src[13:], maxOut); err == nil {
+				return out, nil
 			}
 		}
 	}
-	hdr := make([]byte, 13, 13+len(src)-5)
-	copy(hdr, src[:5])
-	binary.LittleEndian.PutUint64(hdr[5:], ^uint64(0))
-	zr, err := lzma.NewReader(bytes.NewReader(append(hdr, src[5:]...)))
+	out, err := decodeLZMAAlone(src[0], binary.LittleEndian.Uint32(src[1:5]), ^uint64(0), src[5:], maxOut)
+	if err != nil && (len(out) == 0 || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF)) {
+		return nil, err
+	}
+	return out, nil
+}
+
+// decodeLZMAAlone decodes a raw LZMA stream given its properties byte,
+// dictionary size and uncompressed size (^0: unknown, ended by a marker or
+// the input), producing at most maxOut bytes. The dictionary is capped at
+// the output size: a valid stream never looks further back than what it
+// produced, and a hostile header must not make the decoder allocate 4 GiB.
+func decodeLZMAAlone(props byte, dict uint32, size uint64, stream []byte, maxOut int) ([]byte, error) {
+	if limit := max(uint32(maxOut), 1<<12); dict > limit {
+		dict = limit
+	}
+	hdr := make([]byte, 13, 13+len(stream))
+	hdr[0] = props
+	binary.LittleEndian.PutUint32(hdr[1:], dict)
+	binary.LittleEndian.PutUint64(hdr[5:], size)
+	zr, err := lzma.NewReader(bytes.NewReader(append(hdr, stream...)))
 	if err != nil {
 		return nil, fmt.Errorf("lzma: %w", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, int64(maxOut)+1))
+	lr := io.LimitReader(zr, int64(maxOut)+1)
+	out, err := io.ReadAll(lr)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// A stream with neither size nor end marker just stops. The decoder
+		// reports that before handing over what it decoded last; the next
+		// reads return it.
+		rest, _ := io.ReadAll(lr)
+		out = append(out, rest...)
+	}
 	if len(out) > maxOut {
 		return nil, fmt.Errorf("lzma block decompresses past %d bytes", maxOut)
 	}
-	if err != nil && (len(out) == 0 || !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF)) {
-		return nil, fmt.Errorf("lzma: %w", err)
+	if err != nil {
+		return out, fmt.Errorf("lzma: %w", err)
 	}
 	return out, nil
 }
@@ -665,17 +714,28 @@ func (u SquashFS) Unpack(ctx context.Context, r io.ReaderAt, size int64, s *Sink
 	} else {
 		s.SetInfo("endian", "little")
 	}
-	if sb.major != 4 {
-		return 0, fmt.Errorf("SquashFS %d.%d is not supported yet (only 4.0)", sb.major, sb.minor)
+	if sb.major < 2 {
+		return 0, fmt.Errorf("SquashFS %d.%d is not supported (only 2.x, 3.x and 4.0)", sb.major, sb.minor)
 	}
-	s.SetInfo("compression", sqCompressors[sb.compression])
+	if vendor := sqVendor(b); vendor != "" {
+		s.SetInfo("magic", vendor)
+	}
+	if sb.major == 4 {
+		s.SetInfo("compression", sqCompressors[sb.compression])
+	}
 	s.SetInfo("block_size", fmt.Sprint(sb.blockSize))
 	if sb.bytesUsed > uint64(len(b)) {
 		return int64(len(b)), fmt.Errorf("image truncated: superblock says %d bytes, %d present", sb.bytesUsed, len(b))
 	}
 	q := &squashReader{b: b, bo: bo, sb: sb, meta: map[uint64]metaBlock{}, fragData: map[uint64]*fragSlot{}}
 	workers := max(u.Workers, 1)
-	if err := q.newDecoder(workers); err != nil {
+	if sb.major < 4 {
+		// 2.x and 3.x do not record the compressor: sniff each block.
+		q.decode = decodeLegacySquash
+		if c := q.legacyCompression(); c != "" {
+			s.SetInfo("compression", c)
+		}
+	} else if err := q.newDecoder(workers); err != nil {
 		return int64(sb.bytesUsed), err
 	}
 	if q.zstd != nil {
