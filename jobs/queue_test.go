@@ -47,20 +47,10 @@ func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {
 	}
 }
 
-// webLab starts n devices with one web interface each: every even device
-// has the universal admin/admin (a default-credentials flaw), every odd
-// one its own random password.
+// webLab starts lab.WebFleet(n): every even device keeps the universal
+// admin/admin.
 func webLab(t testing.TB, n int, base string) *lab.Lab {
-	var cfg lab.Config
-	for i := range n {
-		svc := lab.ServiceSpec{Protocol: "http", Port: 8080, Auth: "basic", Username: "admin", Password: "admin"}
-		if i%2 == 1 {
-			svc.Password, svc.RandomPassword = "", true
-		}
-		cfg.Devices = append(cfg.Devices, lab.DeviceSpec{Name: fmt.Sprintf("cam-%d", i), Kind: "camera",
-			Vendor: "Vistacam", Model: "IPC-2130", Firmware: "4.02", Services: []lab.ServiceSpec{svc}})
-	}
-	l, err := lab.Start(context.Background(), cfg, lab.Options{Base: base})
+	l, err := lab.Start(context.Background(), lab.WebFleet(n), lab.Options{Base: base})
 	if err != nil {
 		t.Fatal(err)
 	}

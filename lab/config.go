@@ -86,6 +86,24 @@ func DefaultConfig(n int) Config {
 	return cfg
 }
 
+// WebFleet is a fleet of n cameras with one web interface each (HTTP basic
+// authentication on port 8080): even-numbered ones keep the universal
+// admin/admin, a default-credentials flaw; odd ones have their own random
+// password. One listener per device makes it cheap in the thousands, for
+// scale tests and benchmarks.
+func WebFleet(n int) Config {
+	cfg := Config{Devices: make([]DeviceSpec, 0, n)}
+	for i := range n {
+		svc := ServiceSpec{Protocol: "http", Port: 8080, Auth: "basic", Username: "admin", Password: "admin"}
+		if i%2 == 1 {
+			svc.Password, svc.RandomPassword = "", true
+		}
+		cfg.Devices = append(cfg.Devices, DeviceSpec{Name: fmt.Sprintf("cam-%d", i), Kind: "camera",
+			Vendor: "Vistacam", Model: "IPC-2130", Firmware: "4.02", Services: []ServiceSpec{svc}})
+	}
+	return cfg
+}
+
 // LoadConfig reads a lab config from a YAML file. Errors name the file, the
 // line and the field at fault.
 func LoadConfig(path string) (Config, error) {

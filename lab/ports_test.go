@@ -24,3 +24,20 @@ func TestShiftPrivilegedPorts(t *testing.T) {
 		}
 	}
 }
+
+func TestWebFleet(t *testing.T) {
+	cfg := WebFleet(5)
+	if len(cfg.Devices) != 5 {
+		t.Fatalf("%d devices", len(cfg.Devices))
+	}
+	for i, d := range cfg.Devices {
+		s := d.Services[0]
+		universal := s.Password == "admin" && !s.RandomPassword
+		if universal != (i%2 == 0) || s.Port != 8080 || s.Protocol != "http" {
+			t.Errorf("device %d: %+v", i, s)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
