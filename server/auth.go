@@ -31,9 +31,9 @@ const scopeAdmin = "admin"
 func roleScopes(role string) []string {
 	switch role {
 	case store.RoleAdmin:
-		return []string{store.ScopeRead, store.ScopeImport, scopeAdmin}
+		return []string{store.ScopeRead, store.ScopeImport, store.ScopeScan, scopeAdmin}
 	case store.RoleOperator:
-		return []string{store.ScopeRead, store.ScopeImport}
+		return []string{store.ScopeRead, store.ScopeImport, store.ScopeScan}
 	default:
 		return []string{store.ScopeRead}
 	}
@@ -120,7 +120,7 @@ func (s *Server) guard(rt route) http.Handler {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
-		want := map[need]string{readScope: store.ScopeRead, importScope: store.ScopeImport, adminRole: scopeAdmin}[rt.need]
+		want := map[need]string{readScope: store.ScopeRead, importScope: store.ScopeImport, scanScope: store.ScopeScan, adminRole: scopeAdmin}[rt.need]
 		if !p.can(want) {
 			s.metrics.scopeForbidden.Add(1)
 			s.deny(w, r, rt, http.StatusForbidden, fmt.Sprintf("%s may not do this (needs %s)", p.name(), want))
@@ -130,7 +130,12 @@ func (s *Server) guard(rt route) http.Handler {
 		// every state-changing request of a session must prove it came
 		// from our own page.
 		if p.session != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !s.csrfOK(r, p.session.CSRF) {
+			ok, err := s.csrfOK(r, rt, p.session.CSRF)
+			if errors.As(err, new(*http.MaxBytesError)) {
+				s.deny(w, r, rt, http.StatusRequestEntityTooLarge, fmt.Sprintf("request larger than %d bytes", rt.formLimit(r)))
+				return
+			}
+			if !ok {
 				s.metrics.csrfRefused.Add(1)
 				s.deny(w, r, rt, http.StatusForbidden, "missing or wrong CSRF token")
 				return
@@ -148,17 +153,32 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, rt route, code int
 	http.Error(w, msg, code)
 }
 
-// csrfOK checks the form field "csrf" or the X-CSRF-Token header against want.
-func (s *Server) csrfOK(r *http.Request, want string) bool {
+// csrfOK checks the X-CSRF-Token header or, without it, the form field
+// "csrf" against want. Reading the form may fail for a body over the
+// route's limit (an *http.MaxBytesError).
+func (s *Server) csrfOK(r *http.Request, rt route, want string) (bool, error) {
 	got := r.Header.Get("X-CSRF-Token")
 	if got == "" {
-		r.Body = http.MaxBytesReader(nil, r.Body, maxFormBytes(r))
+		r.Body = http.MaxBytesReader(nil, r.Body, rt.formLimit(r))
+		var err error
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			err = r.ParseMultipartForm(32 << 20)
+		} else {
+			err = r.ParseForm()
+		}
+		if err != nil {
+			return false, err
+		}
 		got = r.PostFormValue("csrf")
 	}
-	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1, nil
 }
 
-func maxFormBytes(r *http.Request) int64 {
+// formLimit is the most a session's form may carry on this route.
+func (rt route) formLimit(r *http.Request) int64 {
+	if rt.maxForm > 0 {
+		return rt.maxForm
+	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		return 64<<20 + 1<<20
 	}
@@ -257,8 +277,8 @@ func (s *Server) createToken(ctx context.Context, p principal, name string, scop
 		return "", store.Token{}, fmt.Errorf("a token needs a name")
 	}
 	for _, sc := range scopes {
-		if sc != store.ScopeRead && sc != store.ScopeImport {
-			return "", store.Token{}, fmt.Errorf("unknown scope %q (read, import)", sc)
+		if !store.ValidScope(sc) {
+			return "", store.Token{}, fmt.Errorf("unknown scope %q (read, import, scan)", sc)
 		}
 		if !p.can(sc) {
 			return "", store.Token{}, fmt.Errorf("role %s cannot grant scope %s", p.user.Role, sc)

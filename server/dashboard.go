@@ -27,6 +27,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page s
 		data["User"] = p.user
 		data["CSRF"] = p.session.CSRF
 		data["CanImport"] = p.can(store.ScopeImport)
+		data["CanScan"] = p.can(store.ScopeScan)
 		data["IsAdmin"] = p.can(scopeAdmin)
 		data["Redacted"] = !p.seesSecrets()
 	}
@@ -144,26 +145,35 @@ func (s *Server) uploadSubmit(w http.ResponseWriter, r *http.Request, p principa
 	s.render(w, r, code, "upload", p, map[string]any{"Result": res})
 }
 
+func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, p principal, code int, data map[string]any) {
+	ts, err := s.st.Tokens(r.Context(), tokenOwner(p))
+	if err != nil {
+		s.pageError(w, r, p, http.StatusInternalServerError, err)
+		return
+	}
+	data["Tokens"] = ts
+	data["CanGrantImport"] = p.can(store.ScopeImport)
+	data["CanGrantScan"] = p.can(store.ScopeScan)
+	s.render(w, r, code, "tokens", p, data)
+}
+
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request, p principal) {
-	s.render(w, r, http.StatusOK, "tokens", p, map[string]any{"CanGrantImport": p.can(store.ScopeImport)})
+	s.renderTokens(w, r, p, http.StatusOK, map[string]any{})
 }
 
 func (s *Server) tokensSubmit(w http.ResponseWriter, r *http.Request, p principal) {
 	var scopes []string
-	for _, sc := range []string{store.ScopeRead, store.ScopeImport} {
+	for _, sc := range []string{store.ScopeRead, store.ScopeImport, store.ScopeScan} {
 		if r.PostFormValue("scope_"+sc) != "" {
 			scopes = append(scopes, sc)
 		}
 	}
-	data := map[string]any{"CanGrantImport": p.can(store.ScopeImport)}
 	secret, tok, err := s.createToken(r.Context(), p, r.PostFormValue("name"), scopes, clientIP(r))
 	if err != nil {
-		data["Error"] = err.Error()
-		s.render(w, r, http.StatusBadRequest, "tokens", p, data)
+		s.renderTokens(w, r, p, http.StatusBadRequest, map[string]any{"Error": err.Error()})
 		return
 	}
-	data["NewToken"], data["Token"] = secret, tok
-	s.render(w, r, http.StatusCreated, "tokens", p, data)
+	s.renderTokens(w, r, p, http.StatusCreated, map[string]any{"NewToken": secret, "Token": tok})
 }
 
 func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, p principal) {

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // FuzzRedactReport: any JSON document either fails to decode or comes out
@@ -46,4 +49,24 @@ func checkRedacted(t *testing.T, ev map[string]any) {
 			t.Fatalf("evidence %q = %#v not redacted", k, v)
 		}
 	}
+}
+
+// FuzzUploadInputs: the firmware name and schedule interval readers take
+// any text; what they accept is a plain, bounded file name and an
+// interval inside the documented range, and they never panic.
+func FuzzUploadInputs(f *testing.F) {
+	for _, s := range []string{"cam-fw-1.0.tar.gz", "../etc/passwd", "a\x00b", "..", "", "7d", "90m", "0d", "367d", "-1h", "1e9h", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if name, err := firmwareName(s); err == nil {
+			if name == "" || len(name) > 200 || strings.ContainsAny(name, "/\\") || name == "." || name == ".." || !utf8.ValidString(name) ||
+				strings.IndexFunc(name, unicode.IsControl) >= 0 {
+				t.Fatalf("firmwareName(%q) accepted %q", s, name)
+			}
+		}
+		if d, err := parseEvery(s); err == nil && strings.HasSuffix(strings.TrimSpace(s), "d") && (d < 24*time.Hour || d > maxScheduleInterval) {
+			t.Fatalf("parseEvery(%q) = %s, outside 1d–366d", s, d)
+		}
+	})
 }

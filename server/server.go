@@ -1,16 +1,21 @@
 // Package server is the fleet service behind `iotcop serve`: a versioned
 // JSON API (/api/v1/…, described by the embedded OpenAPI document), a
-// server-rendered dashboard that needs no outside network and no
-// JavaScript, health, readiness and Prometheus metrics. Storage is package
-// store.
+// server-rendered dashboard that needs no outside network (one small
+// embedded script only refreshes running scans live; every page works
+// without it), health, readiness and Prometheus metrics. Storage is
+// package store; scans, firmware analyses and schedules run as jobs of
+// package jobs.
 //
-// Security of the service itself: every route except /healthz, /readyz
-// and /login needs a browser session (cookie; HttpOnly, SameSite=Strict,
-// Secure under TLS) or an API token (Authorization: Bearer, kept hashed,
-// scoped read and/or import). Every state-changing browser request carries
-// the session's CSRF token. Logins are rate limited per client address.
-// Viewers see secrets redacted and cannot import; only admins manage users
-// and read the audit log.
+// Security of the service itself: every route except /healthz, /readyz,
+// /login and the embedded script needs a browser session (cookie;
+// HttpOnly, SameSite=Strict, Secure under TLS) or an API token
+// (Authorization: Bearer, kept hashed, scoped read, import and/or scan).
+// Every state-changing browser request carries the session's CSRF token.
+// Logins and password changes are rate limited per client address.
+// Viewers see secrets redacted and cannot import or start anything; the
+// job queue applies the server's scan-scope policy, and every start,
+// upload, schedule change and policy refusal goes to the audit log. Only
+// admins manage users and read the audit log.
 package server
 
 import (
@@ -25,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +38,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/iotcop/iotcop/jobs"
+	"github.com/iotcop/iotcop/scan"
 	"github.com/iotcop/iotcop/store"
 )
 
@@ -40,6 +48,11 @@ var openAPIDoc []byte
 
 //go:embed templates/*.html
 var templateFiles embed.FS
+
+// staticFiles are served under /static/: the dashboard's one script.
+//
+//go:embed static
+var staticFiles embed.FS
 
 // OpenAPI returns the embedded OpenAPI 3 document of the service.
 func OpenAPI() []byte { return append([]byte(nil), openAPIDoc...) }
@@ -59,6 +72,12 @@ type Options struct {
 	Logger *slog.Logger
 	// Version is shown in the dashboard and metrics.
 	Version string
+	// Queue runs scans, firmware analyses and schedules; nil serves the
+	// fleet's history only and answers 503 to requests to start anything.
+	Queue *jobs.Queue
+	// MaxUploadBytes bounds an uploaded firmware image (default and
+	// maximum store.MaxUploadBytes).
+	MaxUploadBytes int64
 }
 
 // Server serves the fleet API and dashboard over a Store.
@@ -67,6 +86,8 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	pages map[string]*template.Template
+	// liveChecks are the ids of the live checks a scan may select.
+	liveChecks []string
 
 	loginMu     sync.Mutex
 	loginLimits map[string]*rate.Limiter
@@ -86,6 +107,9 @@ type metrics struct {
 	tokensCreated  atomic.Int64
 	csrfRefused    atomic.Int64
 	scopeForbidden atomic.Int64
+	scansStarted   atomic.Int64
+	firmwareJobs   atomic.Int64
+	policyRefused  atomic.Int64
 }
 
 // New returns a Server over st.
@@ -102,7 +126,15 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxUploadBytes <= 0 || opts.MaxUploadBytes > store.MaxUploadBytes {
+		opts.MaxUploadBytes = store.MaxUploadBytes
+	}
 	s := &Server{st: st, opts: opts, log: opts.Logger, loginLimits: map[string]*rate.Limiter{}}
+	for _, c := range scan.DefaultChecks(scan.DefaultProtocols(), scan.CheckOptions{}) {
+		if !slices.Contains(s.liveChecks, c.ID()) {
+			s.liveChecks = append(s.liveChecks, c.ID())
+		}
+	}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -116,6 +148,7 @@ const (
 	public      need = iota
 	readScope        // any signed-in principal
 	importScope      // operator or admin, token with scope import
+	scanScope        // operator or admin, token with scope scan
 	adminRole        // admin browser session
 )
 
@@ -128,7 +161,10 @@ type route struct {
 	sessionOnly bool
 	// api routes answer 401 in JSON; dashboard routes redirect to /login.
 	api bool
-	h   func(http.ResponseWriter, *http.Request, principal)
+	// maxForm bounds the form a session's POST carries (default 1 MiB,
+	// 65 MiB for multipart).
+	maxForm int64
+	h       func(http.ResponseWriter, *http.Request, principal)
 }
 
 func (s *Server) routes() []route {
@@ -144,8 +180,19 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/api/v1/findings", need: readScope, api: true, h: s.apiFindings},
 		{method: "POST", pattern: "/api/v1/reports", need: importScope, api: true, h: s.apiImport},
 		{method: "GET", pattern: "/api/v1/reports/{id}", need: readScope, api: true, h: s.apiReport},
+		{method: "GET", pattern: "/api/v1/tokens", need: readScope, api: true, h: s.apiTokens},
 		{method: "POST", pattern: "/api/v1/tokens", need: readScope, sessionOnly: true, api: true, h: s.apiCreateToken},
+		{method: "DELETE", pattern: "/api/v1/tokens/{id}", need: readScope, api: true, h: s.apiRevokeToken},
+		{method: "GET", pattern: "/api/v1/scans", need: readScope, api: true, h: s.apiScans},
+		{method: "POST", pattern: "/api/v1/scans", need: scanScope, api: true, h: s.apiStartScan},
+		{method: "GET", pattern: "/api/v1/scans/{id}", need: readScope, api: true, h: s.apiScan},
+		{method: "GET", pattern: "/api/v1/scans/{id}/findings", need: readScope, api: true, h: s.apiScanFindings},
+		{method: "POST", pattern: "/api/v1/firmware", need: scanScope, api: true, h: s.apiFirmware},
+		{method: "GET", pattern: "/api/v1/schedules", need: readScope, api: true, h: s.apiSchedules},
+		{method: "POST", pattern: "/api/v1/schedules", need: scanScope, api: true, h: s.apiCreateSchedule},
+		{method: "DELETE", pattern: "/api/v1/schedules/{id}", need: scanScope, api: true, h: s.apiDeleteSchedule},
 
+		{method: "GET", pattern: "/static/{name}", need: public, h: s.static},
 		{method: "GET", pattern: "/login", need: public, h: s.loginPage},
 		{method: "POST", pattern: "/login", need: public, h: s.loginSubmit},
 		{method: "POST", pattern: "/logout", need: readScope, sessionOnly: true, h: s.logout},
@@ -155,10 +202,23 @@ func (s *Server) routes() []route {
 		{method: "GET", pattern: "/findings", need: readScope, sessionOnly: true, h: s.findingsPage},
 		{method: "GET", pattern: "/upload", need: importScope, sessionOnly: true, h: s.uploadPage},
 		{method: "POST", pattern: "/upload", need: importScope, sessionOnly: true, h: s.uploadSubmit},
+		{method: "GET", pattern: "/scans", need: readScope, sessionOnly: true, h: s.scansPage},
+		{method: "POST", pattern: "/scans", need: scanScope, sessionOnly: true, h: s.scansSubmit},
+		{method: "GET", pattern: "/scans/{id}", need: readScope, sessionOnly: true, h: s.scanPage},
+		{method: "POST", pattern: "/firmware", need: scanScope, sessionOnly: true, maxForm: s.opts.MaxUploadBytes + 1<<20, h: s.firmwareSubmit},
+		{method: "GET", pattern: "/schedules", need: readScope, sessionOnly: true, h: s.schedulesPage},
+		{method: "POST", pattern: "/schedules", need: scanScope, sessionOnly: true, h: s.schedulesSubmit},
+		{method: "POST", pattern: "/schedules/{id}/delete", need: scanScope, sessionOnly: true, h: s.scheduleDelete},
+		{method: "GET", pattern: "/account", need: readScope, sessionOnly: true, h: s.accountPage},
+		{method: "POST", pattern: "/account/password", need: readScope, sessionOnly: true, h: s.passwordSubmit},
 		{method: "GET", pattern: "/tokens", need: readScope, sessionOnly: true, h: s.tokensPage},
 		{method: "POST", pattern: "/tokens", need: readScope, sessionOnly: true, h: s.tokensSubmit},
+		{method: "POST", pattern: "/tokens/{id}/revoke", need: readScope, sessionOnly: true, h: s.tokenRevoke},
 		{method: "GET", pattern: "/users", need: adminRole, sessionOnly: true, h: s.usersPage},
 		{method: "POST", pattern: "/users", need: adminRole, sessionOnly: true, h: s.usersSubmit},
+		{method: "POST", pattern: "/users/{id}/disable", need: adminRole, sessionOnly: true, h: s.userAction("disable")},
+		{method: "POST", pattern: "/users/{id}/enable", need: adminRole, sessionOnly: true, h: s.userAction("enable")},
+		{method: "POST", pattern: "/users/{id}/delete", need: adminRole, sessionOnly: true, h: s.userAction("delete")},
 		{method: "GET", pattern: "/audit", need: adminRole, sessionOnly: true, h: s.auditPage},
 	}
 }
@@ -211,7 +271,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 func securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		// script-src 'self': the embedded /static/ script and nothing
+		// inline; connect-src 'self': its polling of the scan API.
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -304,6 +366,9 @@ func (s *Server) metricsText(w http.ResponseWriter, r *http.Request, _ principal
 	counter("iotcop_forbidden_total", "Requests refused for lack of a role or scope.", s.metrics.scopeForbidden.Load())
 	counter("iotcop_csrf_refused_total", "Requests refused for a missing or wrong CSRF token.", s.metrics.csrfRefused.Load())
 	counter("iotcop_api_tokens_created_total", "API tokens created.", s.metrics.tokensCreated.Load())
+	counter("iotcop_scans_started_total", "Live scans started from the API or the dashboard.", s.metrics.scansStarted.Load())
+	counter("iotcop_firmware_uploads_total", "Firmware images uploaded for analysis.", s.metrics.firmwareJobs.Load())
+	counter("iotcop_scan_policy_refused_total", "Scans and schedules refused by the scan-scope policy.", s.metrics.policyRefused.Load())
 	gauge("iotcop_reports", "Reports stored.", c.Reports)
 	gauge("iotcop_devices", "Devices in the inventory.", c.Devices)
 	gauge("iotcop_findings", "Findings stored (all reports).", c.Findings)
@@ -317,6 +382,9 @@ func (s *Server) parseTemplates() error {
 		"join":     strings.Join,
 		"time":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"lower":    strings.ToLower,
+		"percent":  percent,
+		"every":    formatEvery,
+		"finished": func(sc store.Scan) bool { return sc.Status == store.ScanDone || sc.Status == store.ScanFailed },
 	}
 	names, err := fs.Glob(templateFiles, "templates/*.html")
 	if err != nil {

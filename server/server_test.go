@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/iotcop/iotcop/finding"
+	"github.com/iotcop/iotcop/jobs"
 	"github.com/iotcop/iotcop/report"
 	"github.com/iotcop/iotcop/store"
 )
@@ -30,15 +31,70 @@ type fixture struct {
 	st  *store.Store
 	srv *Server
 	ts  *httptest.Server
+	// q is the job queue, when the fixture has one.
+	q *jobs.Queue
 }
 
+// backend is a database the service runs on, as the tests see it.
+type backend struct {
+	name string
+	// location returns a new, empty database: a data folder or a
+	// postgres:// URL (skipping the test when PostgreSQL cannot be had).
+	location func(t *testing.T) string
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", func(t *testing.T) string { return t.TempDir() }},
+		{"postgres", func(t *testing.T) string { return pg.Get(t).DSN(t) }},
+	}
+}
+
+// eachBackend runs fn as one parallel subtest per database, each with a
+// new, empty one.
+func eachBackend(t *testing.T, fn func(t *testing.T, location string)) {
+	t.Helper()
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b.location(t))
+		})
+	}
+}
+
+// newFixture serves a new SQLite store without a job queue.
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	st, err := store.Open(context.Background(), t.TempDir())
+	return newFixtureAt(t, t.TempDir(), opts, nil)
+}
+
+// newFixtureAt serves the store at location with three users (viewer,
+// operator, admin) and, when qc is not nil, a job queue (started when it
+// has workers) that the server uses.
+func newFixtureAt(t *testing.T, location string, opts Options, qc *jobs.Config) *fixture {
+	t.Helper()
+	st, err := store.Open(context.Background(), location)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	var q *jobs.Queue
+	if qc != nil {
+		if q, err = jobs.Open(context.Background(), st, *qc); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := q.Stop(ctx); err != nil {
+				t.Error(err)
+			}
+		})
+		opts.Queue = q
+	}
 	srv, err := New(st, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +106,7 @@ func newFixture(t *testing.T, opts Options) *fixture {
 			t.Fatal(err)
 		}
 	}
-	return &fixture{st: st, srv: srv, ts: ts}
+	return &fixture{st: st, srv: srv, ts: ts, q: q}
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -362,7 +418,11 @@ func TestCSRF(t *testing.T) {
 
 func TestViewerCannotImportAndSeesRedactedSecrets(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, Options{})
+	eachBackend(t, testViewerCannotImportAndSeesRedactedSecrets)
+}
+
+func testViewerCannotImportAndSeesRedactedSecrets(t *testing.T, location string) {
+	f := newFixtureAt(t, location, Options{}, nil)
 	doc := reportDoc(t, t0, defCreds("127.0.0.9"))
 	res, err := f.st.Import(context.Background(), doc, "test")
 	if err != nil {
@@ -410,7 +470,11 @@ func TestViewerCannotImportAndSeesRedactedSecrets(t *testing.T) {
 
 func TestTokenScopes(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, Options{})
+	eachBackend(t, testTokenScopes)
+}
+
+func testTokenScopes(t *testing.T, location string) {
+	f := newFixtureAt(t, location, Options{}, nil)
 	read, imp := f.token(t, "operator", store.ScopeRead), f.token(t, "operator", store.ScopeImport)
 	doc := reportDoc(t, t0, defCreds("127.0.0.11"))
 	tests := []struct {
