@@ -66,7 +66,7 @@ Start with "iotcop demo": it runs a virtual device lab on loopback and scans it.
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newScanCmd(e), newDiscoverCmd(e), newFirmwareCmd(e), newAssessCmd(e), newProvisionsCmd(e), newDeclareCmd(e),
-		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e), newDiffCmd(e), newServeCmd(e), newPushCmd(e))
+		newLabCmd(e), newDemoCmd(e), newSchemaCmd(e), newDiffCmd(e), newServeCmd(e), newWorkerCmd(e), newPushCmd(e))
 	err := root.ExecuteContext(ctx)
 	switch {
 	case err == nil:
