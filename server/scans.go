@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/iotcop/iotcop/jobs"
 	"github.com/iotcop/iotcop/store"
-	"github.com/iotcop/iotcop/target"
 )
 
 // errNoQueue answers requests to start work on a server without a queue.
@@ -212,38 +210,18 @@ func (s *Server) scanByPath(r *http.Request) (store.Scan, int, error) {
 	return sc, http.StatusOK, nil
 }
 
-// Bounds of the findings shown for one scan.
-const (
-	maxScanDevices  = 500
-	maxScanFindings = 1000
-)
+// maxScanFindings bounds the findings shown for one scan.
+const maxScanFindings = 1000
 
-// scanFindings returns the current findings of the devices a scan
-// assessed: for a firmware analysis the image, for a live scan the
-// devices inside its targets seen since it was started. The list is
+// scanFindings returns the findings a scan stored (its shards' reports),
 // capped; truncated says so.
 func (s *Server) scanFindings(ctx context.Context, sc store.Scan, p principal) (fs []store.StoredFinding, truncated bool, err error) {
-	var devices []string
-	if sc.Kind == store.KindFirmware {
-		devices = []string{"firmware:" + sc.Targets}
-	} else if devices, err = s.scanDevices(ctx, sc); err != nil {
+	// Exactly the findings of the reports this scan's shards stored.
+	fs, err = s.st.Findings(ctx, store.FindingFilter{Scan: sc.ID, Limit: maxScanFindings})
+	if err != nil {
 		return nil, false, err
 	}
-	if len(devices) > maxScanDevices {
-		devices, truncated = devices[:maxScanDevices], true
-	}
-	fs = []store.StoredFinding{}
-	for _, d := range devices {
-		more, err := s.st.Findings(ctx, store.FindingFilter{Device: d, Limit: maxScanFindings - len(fs)})
-		if err != nil {
-			return nil, false, err
-		}
-		fs = append(fs, more...)
-		if len(fs) >= maxScanFindings {
-			truncated = true
-			break
-		}
-	}
+	truncated = len(fs) >= maxScanFindings
 	if !p.seesSecrets() {
 		for i := range fs {
 			fs[i].Evidence = redactEvidence(fs[i].Evidence)
@@ -251,54 +229,6 @@ func (s *Server) scanFindings(ctx context.Context, sc store.Scan, p principal) (
 	}
 	sortFindings(fs)
 	return fs, truncated, nil
-}
-
-// scanDevices lists the inventory's devices inside a live scan's targets
-// last seen since the scan began.
-func (s *Server) scanDevices(ctx context.Context, sc store.Scan) ([]string, error) {
-	var req jobs.ScanRequest
-	if err := json.Unmarshal(sc.Request, &req); err != nil {
-		return nil, fmt.Errorf("scan %d: read its request: %w", sc.ID, err)
-	}
-	specs := strings.FieldsFunc(req.Targets, func(c rune) bool { return c == ',' || unicode.IsSpace(c) })
-	set, err := target.Parser{AllowPublic: true, Resolver: noResolver{}}.Build(ctx, specs, req.Exclude)
-	if err != nil {
-		return nil, fmt.Errorf("scan %d: read its targets: %w", sc.ID, err)
-	}
-	all, err := s.st.Devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, d := range all {
-		a, err := netip.ParseAddr(d.Address)
-		if err != nil || d.LastSeen.Before(sc.CreatedAt) || !inSet(set, a) {
-			continue
-		}
-		out = append(out, d.Address)
-	}
-	return out, nil
-}
-
-func inSet(set target.Set, a netip.Addr) bool {
-	for _, r := range set.Exclude {
-		if r.Contains(a) {
-			return false
-		}
-	}
-	for _, r := range set.Include {
-		if r.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// noResolver refuses names: scans started here name addresses only.
-type noResolver struct{}
-
-func (noResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
-	return nil, fmt.Errorf("host name %q: the service does not resolve names", host)
 }
 
 // sortFindings orders findings most severe first, then by device.

@@ -213,6 +213,9 @@ type FindingFilter struct {
 	// Since keeps findings new since then: not in any report of the same
 	// device that started before it.
 	Since time.Time
+	// Scan, when set, selects the findings of that scan's stored shards
+	// instead of each device's latest report.
+	Scan int64
 	// Limit caps the result (default and maximum 1000).
 	Limit int
 }
@@ -244,8 +247,14 @@ func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFindin
 		f.host, f.port, f.transport, f.protocol, f.path, f.evidence,
 		(SELECT MIN(dr.started_at) FROM findings f2 JOIN device_reports dr ON dr.report_id = f2.report_id AND dr.device = f2.device
 			WHERE f2.device = f.device AND f2.finding_key = f.finding_key) AS first_seen
-		FROM findings f WHERE f.report_id = ` + latestReport("f.device")
+		FROM findings f WHERE `
 	var args []any
+	if flt.Scan != 0 {
+		q += "f.report_id IN (SELECT report_id FROM scan_shards WHERE scan_id = ?)"
+		args = append(args, flt.Scan)
+	} else {
+		q += "f.report_id = " + latestReport("f.device")
+	}
 	if flt.Check != "" {
 		q += " AND f.check_id = ?"
 		args = append(args, flt.Check)

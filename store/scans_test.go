@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"sort"
+	"strings"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -656,6 +659,48 @@ func TestSchedules(t *testing.T) {
 			if sc.ID == hourly.ID {
 				t.Fatalf("deleted schedule %d still listed", sc.ID)
 			}
+		}
+	})
+}
+
+func TestFindingsOfScan(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := createScan(t, s, Scan{Kind: KindScan, Targets: "127.0.0.5-6", ShardsTotal: 1, HostsTotal: 2, CreatedBy: "x"})
+		b := createScan(t, s, Scan{Kind: KindScan, Targets: "127.0.0.5", ShardsTotal: 1, HostsTotal: 1, CreatedBy: "x"})
+		if _, _, err := recordShard(s, Shard{ScanID: a, Shard: 0, Hosts: 2, Worker: "w", Attempt: 1, By: "x",
+			Report: body(t, t0, nil, cleartext("127.0.0.5"), cleartext("127.0.0.6"))}); err != nil {
+			t.Fatal(err)
+		}
+		// A later scan of one of the devices, which no longer has the flaw
+		// on one port but a new one on another.
+		fixed := cleartext("127.0.0.5")
+		fixed.Port, fixed.Protocol, fixed.Title = 21, "ftp", "ftp is cleartext"
+		if _, _, err := recordShard(s, Shard{ScanID: b, Shard: 0, Hosts: 1, Worker: "w", Attempt: 1, By: "x",
+			Report: body(t, t0.Add(time.Hour), nil, fixed)}); err != nil {
+			t.Fatal(err)
+		}
+		got := func(scan int64) string {
+			fs, err := s.Findings(ctx, FindingFilter{Scan: scan})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, f := range fs {
+				out = append(out, fmt.Sprintf("%s:%d", f.Device, f.Port))
+			}
+			sort.Strings(out)
+			return strings.Join(out, " ")
+		}
+		// Scan a still shows what it found, though 127.0.0.5 moved on.
+		if fa := got(a); fa != "127.0.0.5:23 127.0.0.6:23" {
+			t.Errorf("findings of scan a = %v", fa)
+		}
+		if fb := got(b); fb != "127.0.0.5:21" {
+			t.Errorf("findings of scan b = %v", fb)
+		}
+		if latest := got(0); latest != "127.0.0.5:21 127.0.0.6:23" {
+			t.Errorf("current findings = %v", latest)
 		}
 	})
 }
