@@ -7,6 +7,7 @@ require (
 	github.com/ProtonMail/go-crypto v1.5.2
 	github.com/anchore/go-lzo v0.1.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/go-crypt/x v0.4.17
 	github.com/google/go-cmp v0.7.0
 	github.com/gosnmp/gosnmp v1.47.0
 	github.com/icholy/digest v1.2.0

@@ -261,7 +261,7 @@ func (a *Accounts) judge(ctx context.Context, acc account, shell string) (findin
 	switch {
 	case err == errNoCrack:
 		ev["cracked"] = false
-		ev["note_cracking"] = "hash scheme " + scheme + " is not tried by this version"
+		ev["note_cracking"] = "hash scheme " + scheme + " with these parameters could not be cracked offline (not supported or too costly); the preset hash is a finding all the same"
 	case errors.Is(err, context.DeadlineExceeded):
 		ev["cracked"] = false
 		ev["note_cracking"] = "cracking time budget used up before this hash was finished"

@@ -3,12 +3,14 @@ package analyze
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/firmware/unpack"
+	"github.com/iotcop/iotcop/internal/daemontest"
 )
 
 func TestStartedDaemon(t *testing.T) {
@@ -244,6 +246,65 @@ func TestUpdateURLs(t *testing.T) {
 	for _, f := range fs {
 		if strings.Contains(fmt.Sprint(f.Evidence["url"]), "latest.bin") && (f.Path != "/usr/sbin/fwcheck" && f.Path != "/usr/share/doc/README" || f.Evidence["files"] != 2) {
 			t.Errorf("duplicate URL: %+v", f)
+		}
+	}
+}
+
+// yescrypt hashes ($y$, Debian 11+'s default) come from the real
+// mkpasswd; a dictionary password is cracked, others are still reported
+// as preset hashes, and settings too costly to try are said so.
+func TestYescrypt(t *testing.T) {
+	t.Parallel()
+	daemontest.Require(t, "mkpasswd=whois")
+	mk := func(pw string, extra ...string) string {
+		out, err := exec.Command("mkpasswd", append([]string{"-m", "yescrypt"}, append(extra, pw)...)...).Output()
+		if err != nil {
+			t.Fatalf("mkpasswd: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	weak, strong := mk("xc3511"), mk("Qv8#long-unique-pass")
+	// -R 11 asks libxcrypt for N=2^18 with r=32: 1 GiB per try.
+	costly := mk("xc3511", "-R", "11")
+	if !strings.HasPrefix(weak, "$y$j") || !strings.HasPrefix(costly, "$y$") {
+		t.Fatalf("mkpasswd made %q and %q", weak, costly)
+	}
+	if m, ok := yescryptMemory(weak); !ok || m != 16<<20 {
+		t.Errorf("yescryptMemory(%q) = %d, %v; want 16 MiB", weak, m, ok)
+	}
+	shadow := "root:" + weak + ":19000:0:99999:7:::\nadmin:" + strong + ":19000:0:99999:7:::\nsupport:" + costly + ":19000:0:99999:7:::\n"
+	tree := treeOf(t, map[string]string{"etc/shadow": shadow, "etc/passwd": "root:x:0:0::/root:/bin/sh\nadmin:x:1000:1000::/home/admin:/bin/sh\nsupport:x:1001:1001::/:/bin/sh\n"})
+	fs, err := Run(context.Background(), tree, []Analyzer{NewAccounts()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUser := map[string]finding.Finding{}
+	for _, f := range fs {
+		byUser[fmt.Sprint(f.Evidence["user"])] = f
+	}
+	for _, tc := range []struct {
+		user     string
+		severity finding.Severity
+		cracked  bool
+		note     string
+	}{
+		{"root", finding.Critical, true, ""},
+		{"admin", finding.High, false, ""},
+		{"support", finding.High, false, "could not be cracked offline"},
+	} {
+		f, ok := byUser[tc.user]
+		if !ok {
+			t.Errorf("%s: no finding in %+v", tc.user, fs)
+			continue
+		}
+		if f.Severity != tc.severity || f.Evidence["cracked"] != tc.cracked || f.Evidence["hash_scheme"] != "yescrypt" {
+			t.Errorf("%s: %+v", tc.user, f)
+		}
+		if pw, _ := f.Evidence["password"].(finding.Secret); tc.cracked && pw != "xc3511" {
+			t.Errorf("%s: password evidence %v", tc.user, f.Evidence["password"])
+		}
+		if note := fmt.Sprint(f.Evidence["note_cracking"]); tc.note != "" && !strings.Contains(note, tc.note) {
+			t.Errorf("%s: note %q, want %q", tc.user, note, tc.note)
 		}
 	}
 }

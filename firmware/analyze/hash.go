@@ -3,6 +3,7 @@ package analyze
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/GehirnInc/crypt/md5_crypt"
 	"github.com/GehirnInc/crypt/sha256_crypt"
 	"github.com/GehirnInc/crypt/sha512_crypt"
+	"github.com/go-crypt/x/yescrypt"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -120,8 +122,39 @@ func attemptsFor(h string, dictLen int) (verifier, int) {
 			n = 48 << min(10-cost, 4)
 		}
 		return func(pw string) bool { return bcrypt.CompareHashAndPassword([]byte(h), []byte(pw)) == nil }, max(n, 2)
+	case "yescrypt":
+		mem, ok := yescryptMemory(h)
+		if !ok || mem > maxYescryptMemory {
+			return nil, 0
+		}
+		// Debian's default ($y$j9T$: 16 MiB) costs about as much per try as
+		// bcrypt cost 10; bigger settings get proportionally fewer tries.
+		n := max(48*(16<<20)/mem, 4)
+		return func(pw string) bool {
+			got, err := yescrypt.Hash([]byte(pw), []byte(h))
+			return err == nil && subtle.ConstantTimeCompare(got, []byte(h)) == 1
+		}, n
 	}
 	return nil, 0
+}
+
+// maxYescryptMemory bounds the memory one yescrypt try may take: two
+// accounts are cracked at once and the analysis stays within its budget.
+const maxYescryptMemory = 64 << 20
+
+// yescryptMemory returns the memory (128·r·N bytes) a "$y$j..." hash
+// needs, or false for settings the yescrypt module does not support (it
+// covers what libxcrypt generates: N from 2^10 to 2^18, r up to 32, p 1).
+func yescryptMemory(h string) (int, bool) {
+	const itoa64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	if len(h) < 7 || !strings.HasPrefix(h, "$y$j") || h[6] != '$' {
+		return 0, false
+	}
+	nlog2, r := strings.IndexByte(itoa64, h[4])+1, strings.IndexByte(itoa64, h[5])+1
+	if nlog2 < 10 || nlog2 > 18 || r < 1 || r > 32 {
+		return 0, false
+	}
+	return 128 * r << nlog2, true
 }
 
 // errNoCrack says the scheme cannot be tried here.
