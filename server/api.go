@@ -102,7 +102,7 @@ func (s *Server) importReport(r *http.Request, p principal, body []byte) (store.
 }
 
 func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request, _ principal) {
-	o, err := s.st.Overview(r.Context())
+	o, err := s.st.Overview(r.Context(), s.pstiRoutes)
 	if err != nil {
 		s.internal(w, err)
 		return

@@ -51,7 +51,7 @@ func (s *Server) pageError(w http.ResponseWriter, r *http.Request, p principal, 
 }
 
 func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principal) {
-	o, err := s.st.Overview(r.Context())
+	o, err := s.st.Overview(r.Context(), s.pstiRoutes)
 	if err != nil {
 		s.pageError(w, r, p, http.StatusInternalServerError, err)
 		return

@@ -40,6 +40,7 @@ import (
 
 	"github.com/iotcop/iotcop/jobs"
 	"github.com/iotcop/iotcop/scan"
+	"github.com/iotcop/iotcop/standard"
 	"github.com/iotcop/iotcop/store"
 )
 
@@ -88,6 +89,9 @@ type Server struct {
 	pages map[string]*template.Template
 	// liveChecks are the ids of the live checks a scan may select.
 	liveChecks []string
+	// pstiRoutes maps each provision to the UK PSTI requirement it is a
+	// route to, from the embedded EN 303 645 catalogue.
+	pstiRoutes map[string]int
 
 	loginMu     sync.Mutex
 	loginLimits map[string]*rate.Limiter
@@ -133,6 +137,16 @@ func New(st *store.Store, opts Options) (*Server, error) {
 	for _, c := range scan.DefaultChecks(scan.DefaultProtocols(), scan.CheckOptions{}) {
 		if !slices.Contains(s.liveChecks, c.ID()) {
 			s.liveChecks = append(s.liveChecks, c.ID())
+		}
+	}
+	cat, err := standard.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load the provision catalogue: %w", err)
+	}
+	s.pstiRoutes = map[string]int{}
+	for _, p := range cat.Provisions {
+		if p.PSTI != nil {
+			s.pstiRoutes[p.ID] = p.PSTI.Requirement
 		}
 	}
 	if err := s.parseTemplates(); err != nil {

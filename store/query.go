@@ -338,12 +338,15 @@ type Overview struct {
 	BySeverity map[string]int    `json:"by_severity"`
 	Provisions []ProvisionStatus `json:"provisions"`
 	// PSTI lists, per UK PSTI requirement, the devices failing a provision
-	// that is a route to it (from verdicts only).
+	// that is a route to it.
 	PSTI map[int][]string `json:"psti"`
 }
 
 // Overview counts the fleet's current state: every device's latest report.
-func (s *Store) Overview(ctx context.Context) (Overview, error) {
+// routes maps a provision to the UK PSTI requirement it is a route to (the
+// EN 303 645 catalogue's); verdicts carry their own, and routes supplies it
+// for devices judged by findings alone. nil leaves those unmapped.
+func (s *Store) Overview(ctx context.Context, routes map[string]int) (Overview, error) {
 	o := Overview{BySeverity: map[string]int{}, PSTI: map[int][]string{}}
 	if err := s.db.QueryRowContext(ctx, "SELECT (SELECT COUNT(*) FROM devices), (SELECT COUNT(*) FROM reports)").Scan(&o.Devices, &o.Reports); err != nil {
 		return o, fmt.Errorf("overview: %w", err)
@@ -415,6 +418,13 @@ func (s *Store) Overview(ctx context.Context) (Overview, error) {
 		}
 		for _, p := range splitProvisions(prov) {
 			mark(p, dev)
+			if req := routes[p]; req != 0 {
+				psti[p] = req
+				if pstiFail[req] == nil {
+					pstiFail[req] = map[string]bool{}
+				}
+				pstiFail[req][dev] = true
+			}
 		}
 	}
 	rows.Close()

@@ -201,7 +201,7 @@ func TestOverviewVerdictsAndFindings(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		o, err := s.Overview(ctx)
+		o, err := s.Overview(ctx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,6 +219,15 @@ func TestOverviewVerdictsAndFindings(t *testing.T) {
 		}
 		if !slices.Equal(o.PSTI[1], []string{"127.0.0.1"}) {
 			t.Fatalf("PSTI 1 = %v", o.PSTI[1])
+		}
+		// With the catalogue's routes, device b (judged by its findings
+		// alone) fails PSTI 1 through 5.1-1 too.
+		o, err = s.Overview(ctx, map[string]int{"5.1-1": 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(o.PSTI[1], []string{"127.0.0.1", "127.0.0.2"}) || o.Failing("5.1-1").PSTI != 1 {
+			t.Fatalf("PSTI 1 with routes = %v (5.1-1 %+v)", o.PSTI[1], o.Failing("5.1-1"))
 		}
 	})
 }
