@@ -243,4 +243,3 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	t.Logf("screenshots in %s", b.dir)
 }
-

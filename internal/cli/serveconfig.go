@@ -46,13 +46,13 @@ type serviceConfig struct {
 // certificate on loopback, two in-process workers.
 func defaultServiceConfig() serviceConfig {
 	return serviceConfig{
-		DB:          defaultDataDir(),
-		Listen:      "127.0.0.1:8443",
-		Workers:     2,
-		ShardSize:   64,
-		JobTimeout:  30 * time.Minute,
+		DB:         defaultDataDir(),
+		Listen:     "127.0.0.1:8443",
+		Workers:    2,
+		ShardSize:  64,
+		JobTimeout: 30 * time.Minute,
 		// RescueAfter 0: job-timeout plus a minute.
-		Grace:       30 * time.Second,
+		Grace: 30 * time.Second,
 	}
 }
 

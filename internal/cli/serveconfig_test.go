@@ -50,7 +50,9 @@ func TestServiceConfigPrecedence(t *testing.T) {
 			}},
 		{"flags over environment and file", []string{"--config", file, "--workers", "7", "--db", "postgres://u@h/d"},
 			map[string]string{"IOTCOP_WORKERS": "5", "IOTCOP_DB": "/elsewhere"},
-			func(c serviceConfig) bool { return c.Workers == 7 && c.DB == "postgres://u@h/d" && c.Listen == "0.0.0.0:9443" }},
+			func(c serviceConfig) bool {
+				return c.Workers == 7 && c.DB == "postgres://u@h/d" && c.Listen == "0.0.0.0:9443"
+			}},
 		{"rescue-after follows job-timeout", []string{"--job-timeout", "2h"}, nil,
 			func(c serviceConfig) bool { return c.RescueAfter == 2*time.Hour+time.Minute }},
 		{"a flag equal to its default still wins", []string{"--config", file, "--workers", "2"}, nil,
