@@ -308,3 +308,29 @@ func TestYescrypt(t *testing.T) {
 		}
 	}
 }
+
+// cleartextURLCases exercise the edges of the URL pattern: schemes glued
+// to words, ports without a path, nested URLs, truncation at the end.
+var cleartextURLCases = []string{
+	"wget http://update.vendor.com/fw.bin",
+	"xhttp://a.com/b http://c.com/d",
+	"tftp://10.0.0.1/boot ftp://h/p atftp://h/p _ftp://h/p",
+	"http://host:8080/path http://host:80 /x http://host:/x http://host:12a/x",
+	"http://a/http://b/c ftp://x.y/z?q=1#f",
+	"http:///x http://-/ http://a.b",
+	"\xc3\xa9http://a.com/\xff\xfeftp://b.com/c\x00tp://d/",
+	"tp://x/ ttp://x/ htftp://x/ hftp://x/ ftp://",
+	"http://a/b",
+}
+
+func TestCleartextURLsMatchPattern(t *testing.T) {
+	t.Parallel()
+	for _, c := range cleartextURLCases {
+		for _, limit := range []int{1, 2, 200} {
+			checkCleartextURLs(t, []byte(c), limit)
+		}
+	}
+	if got := cleartextURLs([]byte("get http://update.vendor.com/fw.bin now"), 10); len(got) != 1 || string(got[0]) != "http://update.vendor.com/fw.bin" {
+		t.Errorf("cleartextURLs = %q", got)
+	}
+}

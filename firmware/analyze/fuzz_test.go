@@ -1,7 +1,10 @@
 package analyze
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"regexp"
 	"testing"
 )
 
@@ -38,4 +41,63 @@ func FuzzCompareVersions(f *testing.F) {
 		}
 		inRange(a, []map[string]string{{"introduced": "0"}, {"fixed": b}})
 	})
+}
+
+// reCleartextURL is the pattern cleartextURLs implements by hand.
+var reCleartextURL = regexp.MustCompile(`\b(?:http|ftp|tftp)://[A-Za-z0-9.\-]+(?::\d+)?/[A-Za-z0-9._~%!$&'()*+,;=:@/\-]*`)
+
+// checkCleartextURLs fails when cleartextURLs and the pattern disagree.
+func checkCleartextURLs(t *testing.T, data []byte, limit int) {
+	t.Helper()
+	got, want := cleartextURLs(data, limit), reCleartextURL.FindAll(data, limit)
+	if len(got) != len(want) {
+		t.Fatalf("cleartextURLs(%q) = %q, pattern finds %q", data, got, want)
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], want[i]) || &got[i][0] != &want[i][0] {
+			t.Fatalf("cleartextURLs(%q) = %q, pattern finds %q", data, got, want)
+		}
+	}
+}
+
+func FuzzCleartextURLs(f *testing.F) {
+	for _, s := range cleartextURLCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkCleartextURLs(t, b, 200)
+		checkCleartextURLs(t, b, 2)
+	})
+}
+
+// FuzzSecretRules holds the windowed and per-line rule runners equal to
+// running each rule's regexp over the whole content.
+func FuzzSecretRules(f *testing.F) {
+	for _, s := range secretRuleCases {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkSecretRules(t, b)
+	})
+}
+
+func checkSecretRules(t *testing.T, data []byte) {
+	t.Helper()
+	for _, r := range secretRules {
+		if !r.anchored && !r.lineLocal {
+			continue
+		}
+		for _, limit := range []int{1, 20} {
+			want := r.re.FindAllSubmatchIndex(data, limit)
+			var got [][]int
+			if r.anchored {
+				got = anchoredMatches(r, data, limit)
+			} else {
+				got = lineMatches(r, data, limit)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("rule %s on %q (limit %d): got %v, regexp finds %v", r.id, data, limit, got, want)
+			}
+		}
+	}
 }

@@ -99,3 +99,34 @@ func TestCredentialFiles(t *testing.T) {
 		t.Errorf("got %v", got)
 	}
 }
+
+// secretRuleCases put each rule's token at the edges: glued to words,
+// overlapping, at the start and end of the content, across lines.
+var secretRuleCases = []string{
+	"AKIAIOSFODNN7EXAMPLE",
+	"xAKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPLEX _AKIAIOSFODNN7EXAMPLE\x00AKIAIOSFODNN7EXAMPLF",
+	"AKIAAKIAIOSFODNN7EXAMPLE AKIAIOSFODNN7EXAMPAKIAIOSFODNN7EXAMPLE",
+	"key=AIzaSyA1234567890abcdefghijklmnopqrstuv end ghp_0123456789abcdefghijABCDEFGHIJ012345",
+	"gho_0123456789abcdefghijABCDEFGHIJ012345ghs_0123456789abcdefghijABCDEFGHIJ012345 ghr_ ghu_",
+	"xoxb-1234567890-abcdefghij xoxp-12345 -xoxa-1234567890123456789012345678901234567890123456789012345678901234567890123456789",
+	"sk_live_0123456789abcdefghijklmn sk_live_short SG.abcdefghijklmnopqrstuv.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+	"AccountKey=" + strings.Repeat("A", 86) + "== AccountKey=" + strings.Repeat("b", 85) + "==",
+	"mqtt://user:pass1234@broker.example.com\nhttps://admin:s3cret!!@10.0.0.1/x\nrtsp://a:b@c ftp://u:pw\n@h",
+	"xhttp://user:pass1234@host http://u:pppp@h\r\nmqtts://u:pppp@h",
+}
+
+func TestSecretRuleRunnersMatchRegexp(t *testing.T) {
+	t.Parallel()
+	found := map[string]int{}
+	for _, c := range secretRuleCases {
+		checkSecretRules(t, []byte(c))
+		for _, r := range secretRules {
+			found[r.id] += len(r.re.FindAllIndex([]byte(c), -1))
+		}
+	}
+	for _, r := range secretRules {
+		if (r.anchored || r.lineLocal) && found[r.id] == 0 {
+			t.Errorf("no case matches rule %s", r.id)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"io/fs"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -44,10 +43,73 @@ func (*UpdateURLs) Required(_ string, info fs.FileInfo) bool {
 	return info.Mode().IsRegular() && info.Size() >= 16 && info.Size() <= 16<<20
 }
 
-var (
-	reCleartextURL = regexp.MustCompile(`\b(?:http|ftp|tftp)://[A-Za-z0-9.\-]+(?::\d+)?/[A-Za-z0-9._~%!$&'()*+,;=:@/\-]*`)
-	updateWords    = []string{"firmware", "upgrade", "update", "/fw", "ota", ".bin", ".img", ".trx", "fwupdate", "download"}
-)
+var updateWords = []string{"firmware", "upgrade", "update", "/fw", "ota", ".bin", ".img", ".trx", "fwupdate", "download"}
+
+// cleartextURLs returns up to limit non-overlapping plain http, ftp and
+// tftp URLs with a path in data, leftmost first: what the pattern
+//
+//	\b(?:http|ftp|tftp)://[A-Za-z0-9.\-]+(?::\d+)?/[A-Za-z0-9._~%!$&'()*+,;=:@/\-]*
+//
+// finds with FindAll (the tests hold the two equal). Written out because
+// the regexp, which has no literal prefix, scans binaries at a few MB/s;
+// this jumps from one "tp://" to the next.
+func cleartextURLs(data []byte, limit int) [][]byte {
+	var out [][]byte
+	for pos := 0; len(out) < limit; {
+		j := bytes.Index(data[pos:], []byte("tp://"))
+		if j < 0 {
+			break
+		}
+		i := pos + j
+		next := i + 1
+		start := -1
+		switch {
+		case i-2 >= pos && (data[i-2] == 'h' && data[i-1] == 't' || data[i-2] == 't' && data[i-1] == 'f'):
+			start = i - 2
+		case i-1 >= pos && data[i-1] == 'f':
+			start = i - 1
+		}
+		if start >= 0 && (start == 0 || !isWordByte(data[start-1])) {
+			k := i + 5
+			for k < len(data) && isHostByte(data[k]) {
+				k++
+			}
+			if k > i+5 {
+				if k < len(data) && data[k] == ':' {
+					d := k + 1
+					for d < len(data) && data[d] >= '0' && data[d] <= '9' {
+						d++
+					}
+					if d > k+1 && d < len(data) && data[d] == '/' {
+						k = d
+					}
+				}
+				if k < len(data) && data[k] == '/' {
+					k++
+					for k < len(data) && isURLPathByte(data[k]) {
+						k++
+					}
+					out = append(out, data[start:k])
+					next = k
+				}
+			}
+		}
+		pos = next
+	}
+	return out
+}
+
+func isWordByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '_'
+}
+
+func isHostByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c == '.' || c == '-'
+}
+
+func isURLPathByte(c byte) bool {
+	return isHostByte(c) || strings.IndexByte("_~%!$&'()*+,;=:@/", c) >= 0
+}
 
 // privateHost reports hosts that are not on the internet.
 func privateHost(h string) bool {
@@ -66,7 +128,7 @@ func (u *UpdateURLs) Analyze(ctx context.Context, _ *unpack.Tree, files []*unpac
 		if !bytes.Contains(data, []byte("tp://")) {
 			continue
 		}
-		for _, m := range reCleartextURL.FindAll(data, 200) {
+		for _, m := range cleartextURLs(data, 200) {
 			raw := string(m)
 			lower := strings.ToLower(raw)
 			match := false
