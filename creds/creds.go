@@ -199,6 +199,35 @@ func parseList(r io.Reader, name string) (*Dictionary, error) {
 	return &Dictionary{custom: list}, nil
 }
 
+// Passwords returns every distinct password (and SNMP community) of the
+// lists, for refusing them where a password is chosen: a service that
+// checks for default passwords must not accept one for itself.
+func (d *Dictionary) Passwords() map[string]bool {
+	out := map[string]bool{}
+	for _, c := range d.mirai {
+		out[c.Password] = true
+	}
+	for _, c := range d.generic {
+		out[c.Password] = true
+	}
+	for _, c := range d.custom {
+		out[c.Password] = true
+	}
+	for _, v := range d.vendor {
+		out[v.cred.Password] = true
+	}
+	for _, v := range d.cheat {
+		out[v.cred.Password] = true
+	}
+	for _, c := range d.communities {
+		out[c] = true
+	}
+	for _, p := range d.rtspPass {
+		out[p] = true
+	}
+	return out
+}
+
 // ErrNoList means a protocol has no credential list.
 var ErrNoList = errors.New("no credential list for protocol")
 

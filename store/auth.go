@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/iotcop/iotcop/creds"
 	"slices"
 	"strings"
 	"time"
@@ -75,10 +76,18 @@ func (s *Store) CreateUser(ctx context.Context, name, role, password string) (Us
 // MinPasswordLength is the shortest password an account may have.
 const MinPasswordLength = 12
 
-// hashPassword checks a new password's length and returns its bcrypt hash.
+// hashPassword checks a new password (long enough, not one of the
+// default passwords iotcop itself looks for) and returns its bcrypt hash.
 func hashPassword(password string) (string, error) {
 	if len(password) < MinPasswordLength {
 		return "", fmt.Errorf("password shorter than %d characters", MinPasswordLength)
+	}
+	dict, err := creds.Builtin()
+	if err != nil {
+		return "", fmt.Errorf("check password: %w", err)
+	}
+	if dict.Passwords()[password] {
+		return "", errors.New("password is on iotcop's own list of default passwords: choose another")
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	if err != nil {
