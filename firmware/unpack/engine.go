@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"sort"
 )
 
 // Magic is a byte string that marks a format at Offset bytes from the
@@ -189,52 +188,69 @@ func (e *engine) visit(f *File) {
 	}
 }
 
-type candidate struct {
-	off int64
-	u   Unpacker
-	pri int
+// magicCursor walks the occurrences of one magic through a blob.
+type magicCursor struct {
+	u    Unpacker
+	pri  int
+	m    Magic
+	next int64 // start of the next candidate at or after the last search; -1: none
+}
+
+// seek finds the first candidate starting at or after from.
+func (c *magicCursor) seek(data []byte, from int64) {
+	start := from + int64(c.m.Offset)
+	if start > int64(len(data)) {
+		c.next = -1
+		return
+	}
+	j := bytes.Index(data[start:], c.m.Bytes)
+	if j < 0 {
+		c.next = -1
+		return
+	}
+	c.next = from + int64(j)
 }
 
 // carve finds every known format at any offset of data (a blob of layer
 // parent found at source) and unpacks it; the rest becomes opaque layers.
+// Candidates are visited in order of offset (then unpacker priority);
+// magics are searched lazily so the inside of an unpacked layer is never
+// scanned.
 func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, prefix string, depth int) {
-	var cands []candidate
+	var cursors []*magicCursor
 	for pri, u := range e.o.Unpackers {
 		for _, m := range u.Magics() {
-			for i := 0; ; {
-				j := bytes.Index(data[i:], m.Bytes)
-				if j < 0 {
-					break
-				}
-				at := int64(i + j - m.Offset)
-				i += j + 1
-				if at >= 0 {
-					cands = append(cands, candidate{at, u, pri})
-				}
-			}
+			c := &magicCursor{u: u, pri: pri, m: m}
+			c.seek(data, 0)
+			cursors = append(cursors, c)
 		}
 	}
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].off != cands[j].off {
-			return cands[i].off < cands[j].off
-		}
-		return cands[i].pri < cands[j].pri
-	})
 	var pos int64
 	size := int64(len(data))
 	falseMatches := map[string]int{}
-	for _, c := range cands {
+	for {
 		if ctx.Err() != nil {
 			return
 		}
-		if c.off < pos || falseMatches[c.u.Format()] >= maxFalseMatches {
+		var c *magicCursor
+		for _, k := range cursors {
+			if k.next >= 0 && (c == nil || k.next < c.next || k.next == c.next && k.pri < c.pri) {
+				c = k
+			}
+		}
+		if c == nil {
+			break
+		}
+		off := c.next
+		c.seek(data, off+1)
+		if off < pos || falseMatches[c.u.Format()] >= maxFalseMatches {
 			continue
 		}
-		hdr := data[c.off:min(size, c.off+HeaderSize)]
+		hdr := data[off:min(size, off+HeaderSize)]
 		if !c.u.Identify(hdr) {
 			continue
 		}
-		l, used := e.unpack(ctx, data[c.off:], c.u, parent, source, prefix, c.off, depth)
+		l, used := e.unpack(ctx, data[off:], c.u, parent, source, prefix, off, depth)
 		if l == nil {
 			// A hostile image can hold millions of plausible headers; stop
 			// trying a format after too many false matches in one blob.
@@ -246,13 +262,18 @@ func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, 
 			}
 			continue
 		}
-		if c.off > pos {
-			e.opaque(data[pos:c.off], parent, source, pos, depth)
+		if off > pos {
+			e.opaque(data[pos:off], parent, source, pos, depth)
 		}
 		if used <= 0 {
 			used = 1
 		}
-		pos = c.off + used
+		pos = off + used
+		for _, k := range cursors {
+			if k.next >= 0 && k.next < pos {
+				k.seek(data, pos)
+			}
+		}
 	}
 	if pos < size {
 		e.opaque(data[pos:], parent, source, pos, depth)
