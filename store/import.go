@@ -171,6 +171,14 @@ func (s *Store) insertReport(ctx context.Context, tx *Tx, rep *finding.Report, b
 		}
 	}
 	res.Devices = len(order)
+	// Each device's latest report may now be this one (or, for an older
+	// report imported late, stays what it was).
+	for _, addr := range order {
+		if _, err := tx.ExecContext(ctx, `UPDATE devices SET latest_report = COALESCE((SELECT dr.report_id FROM device_reports dr
+			WHERE dr.device = ? ORDER BY dr.started_at DESC, dr.report_id DESC LIMIT 1), 0) WHERE address = ?`, addr, addr); err != nil {
+			return fmt.Errorf("update latest report of %s: %w", addr, err)
+		}
+	}
 
 	// Findings go in as multi-row INSERTs: one round trip per batch
 	// instead of per finding (on PostgreSQL that is most of an import).

@@ -47,7 +47,7 @@ func (s *Store) Device(ctx context.Context, addr string) (Device, error) {
 func (s *Store) devices(ctx context.Context, addr string) ([]Device, error) {
 	q := `SELECT d.address, d.vendor, d.model, d.firmware, d.first_seen, d.last_seen,
 		(SELECT COUNT(*) FROM device_reports dr WHERE dr.device = d.address),
-		(SELECT COUNT(*) FROM findings f WHERE f.device = d.address AND f.report_id = ` + latestReport("d.address") + `)
+		(SELECT COUNT(*) FROM findings f WHERE f.device = d.address AND f.report_id = d.latest_report)
 		FROM devices d`
 	var args []any
 	if addr != "" {
@@ -71,13 +71,6 @@ func (s *Store) devices(ctx context.Context, addr string) ([]Device, error) {
 		out = append(out, d)
 	}
 	return out, rows.Err()
-}
-
-// latestReport is an SQL expression for the id of the latest report of the
-// device named by the SQL expression dev.
-func latestReport(dev string) string {
-	return `(SELECT dr2.report_id FROM device_reports dr2 WHERE dr2.device = ` + dev +
-		` ORDER BY dr2.started_at DESC, dr2.report_id DESC LIMIT 1)`
 }
 
 // HistoryEntry is one report of a device's history.
@@ -243,20 +236,27 @@ type StoredFinding struct {
 // Findings lists the current findings (those of each device's latest
 // report) that match the filter, most severe first.
 func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFinding, error) {
-	q := `SELECT f.id, f.report_id, f.device, f.check_id, f.severity_rank, f.provisions, f.title, f.finding_key,
-		f.host, f.port, f.transport, f.protocol, f.path, f.evidence,
-		(SELECT MIN(dr.started_at) FROM findings f2 JOIN device_reports dr ON dr.report_id = f2.report_id AND dr.device = f2.device
-			WHERE f2.device = f.device AND f2.finding_key = f.finding_key) AS first_seen
-		FROM findings f WHERE `
+	// The page is chosen first (filter, order, limit) and first_seen is
+	// computed for its rows only; with Since, first_seen is the filter, so
+	// it is computed for every candidate.
+	const cols = `f.id, f.report_id, f.device, f.check_id, f.severity_rank, f.provisions, f.title, f.finding_key,
+		f.host, f.port, f.transport, f.protocol, f.path, f.evidence`
+	firstSeen := func(f string) string {
+		return `(SELECT MIN(dr.started_at) FROM findings f2 JOIN device_reports dr ON dr.report_id = f2.report_id AND dr.device = f2.device
+			WHERE f2.device = ` + f + `.device AND f2.finding_key = ` + f + `.finding_key)`
+	}
+	const order = " ORDER BY severity_rank DESC, device, check_id, port, path, title, id"
+	from := "FROM findings f"
+	var where []string
 	var args []any
 	if flt.Scan != 0 {
-		q += "f.report_id IN (SELECT report_id FROM scan_shards WHERE scan_id = ?)"
+		where = append(where, "f.report_id IN (SELECT report_id FROM scan_shards WHERE scan_id = ?)")
 		args = append(args, flt.Scan)
 	} else {
-		q += "f.report_id = " + latestReport("f.device")
+		from += " JOIN devices dl ON dl.address = f.device AND dl.latest_report = f.report_id"
 	}
 	if flt.Check != "" {
-		q += " AND f.check_id = ?"
+		where = append(where, "f.check_id = ?")
 		args = append(args, flt.Check)
 	}
 	if flt.Severity != "" {
@@ -264,7 +264,7 @@ func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFindin
 		if err != nil {
 			return nil, fmt.Errorf("filter findings: %w", err)
 		}
-		q += " AND f.severity_rank = ?"
+		where = append(where, "f.severity_rank = ?")
 		args = append(args, int(sev))
 	}
 	if flt.Provision != "" {
@@ -273,26 +273,31 @@ func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFindin
 		if strings.ContainsAny(flt.Provision, `%_\,`) {
 			return nil, fmt.Errorf("filter findings: provision %q is not a provision id", flt.Provision)
 		}
-		q += " AND f.provisions LIKE ?"
+		where = append(where, "f.provisions LIKE ?")
 		args = append(args, "%,"+flt.Provision+",%")
 	}
 	if flt.Device != "" {
-		q += " AND f.device = ?"
+		where = append(where, "f.device = ?")
 		args = append(args, flt.Device)
 	}
-	// first_seen is a computed column: filter and order on it from an
-	// outer query (PostgreSQL does not let WHERE name a SELECT alias).
-	q = "SELECT * FROM (" + q + ") sub"
-	if !flt.Since.IsZero() {
-		q += " WHERE first_seen >= ?"
-		args = append(args, formatTime(flt.Since))
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	limit := flt.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
-	q += " ORDER BY severity_rank DESC, device, check_id, port, path, title, id LIMIT ?"
-	args = append(args, limit)
+	var q string
+	if flt.Since.IsZero() {
+		q = "SELECT sub.*, " + firstSeen("sub") + " AS first_seen FROM (SELECT " + cols + " " + from + cond + order + " LIMIT ?) sub" + order
+		args = append(args, limit)
+	} else {
+		// (PostgreSQL does not let WHERE name a SELECT alias: filter on
+		// first_seen from an outer query.)
+		q = "SELECT * FROM (SELECT " + cols + ", " + firstSeen("f") + " AS first_seen " + from + cond + ") sub WHERE first_seen >= ?" + order + " LIMIT ?"
+		args = append(args, formatTime(flt.Since), limit)
+	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list findings: %w", err)
@@ -352,7 +357,7 @@ func (s *Store) Overview(ctx context.Context, routes map[string]int) (Overview, 
 		return o, fmt.Errorf("overview: %w", err)
 	}
 	if err := s.tally(ctx, &o.BySeverity, `SELECT f.severity, COUNT(*) FROM findings f
-		WHERE f.report_id = `+latestReport("f.device")+` GROUP BY f.severity`); err != nil {
+		JOIN devices dl ON dl.address = f.device AND dl.latest_report = f.report_id GROUP BY f.severity`); err != nil {
 		return o, err
 	}
 	for _, n := range o.BySeverity {
@@ -369,7 +374,7 @@ func (s *Store) Overview(ctx context.Context, routes map[string]int) (Overview, 
 	}
 	// Verdicts of each device's latest report.
 	rows, err := s.db.QueryContext(ctx, `SELECT d.address, v.provision, v.verdict, v.psti FROM devices d
-		JOIN verdicts v ON v.report_id = `+latestReport("d.address"))
+		JOIN verdicts v ON v.report_id = d.latest_report`)
 	if err != nil {
 		return o, fmt.Errorf("overview verdicts: %w", err)
 	}
@@ -403,7 +408,7 @@ func (s *Store) Overview(ctx context.Context, routes map[string]int) (Overview, 
 	}
 	// Findings for devices whose latest report has no verdicts.
 	rows, err = s.db.QueryContext(ctx, `SELECT DISTINCT f.device, f.provisions FROM findings f
-		WHERE f.report_id = `+latestReport("f.device"))
+		JOIN devices dl ON dl.address = f.device AND dl.latest_report = f.report_id`)
 	if err != nil {
 		return o, fmt.Errorf("overview findings: %w", err)
 	}
