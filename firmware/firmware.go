@@ -97,7 +97,9 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 			return nil, err
 		}
 	}
-	sum := sha256.Sum256(data)
+	// The image's hash is computed while it is unpacked.
+	sum := make(chan [sha256.Size]byte, 1)
+	go func(data []byte) { sum <- sha256.Sum256(data) }(data)
 	analyzers := opts.Analyzers
 	if analyzers == nil {
 		analyzers = analyze.Default()
@@ -121,10 +123,11 @@ func Analyze(ctx context.Context, imagePath string, opts Options) (*Result, erro
 	}
 	uo.Retain = func(f *unpack.File) bool { return analyze.Wants(whole, f) }
 	tree, err := unpack.Data(ctx, data, uo)
+	digest := <-sum
 	if err != nil {
 		return nil, fmt.Errorf("unpacking %s: %w", imagePath, err)
 	}
-	res := &Result{Image: imagePath, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	res := &Result{Image: imagePath, Size: int64(len(data)), SHA256: hex.EncodeToString(digest[:])}
 	data = nil // the tree keeps what it needs
 	for _, l := range tree.Layers() {
 		res.Files += l.Files

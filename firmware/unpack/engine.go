@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 )
@@ -131,9 +132,13 @@ func Data(ctx context.Context, data []byte, opts Options) (*Tree, error) {
 		}
 	}
 	t := &Tree{opts: o, budget: &budget{maxBytes: o.MaxTotalBytes, maxFiles: o.MaxFiles}}
-	root := t.addLayer(&Layer{Parent: -1, Size: int64(len(data)), Format: "image", Entropy: Entropy(data), Status: StatusUnpacked})
+	root := t.addLayer(&Layer{Parent: -1, Size: int64(len(data)), Format: "image", Status: StatusUnpacked})
+	// The whole image's entropy is computed while carving starts.
+	entropy := make(chan float64, 1)
+	go func() { entropy <- Entropy(data) }()
 	e := &engine{t: t, o: o, ctx: ctx}
 	e.carve(ctx, data, root, "", "", 1)
+	root.Entropy = <-entropy
 	return t, ctx.Err()
 }
 
@@ -188,34 +193,75 @@ func (e *engine) visit(f *File) {
 	}
 }
 
-// magicCursor walks the occurrences of one magic through a blob.
+// magicCursor walks the occurrences of one magic through a blob, a
+// chunk at a time, so the inside of a layer that gets unpacked is not
+// searched for magics at all.
 type magicCursor struct {
-	u    Unpacker
-	pri  int
-	m    Magic
-	next int64 // start of the next candidate at or after the last search; -1: none
+	u   Unpacker
+	pri int
+	m   Magic
+	// next is the start of the next candidate, or -1 when none starts
+	// before scanned (math.MaxInt64: none at all).
+	next, scanned int64
 }
 
-// seek finds the first candidate starting at or after from.
+// carveChunk is how far one search step looks ahead.
+const carveChunk = 1 << 20
+
+// seek looks for the first candidate starting at or after from, up to
+// carveChunk bytes on.
 func (c *magicCursor) seek(data []byte, from int64) {
+	c.next, c.scanned = -1, math.MaxInt64
 	start := from + int64(c.m.Offset)
-	if start > int64(len(data)) {
-		c.next = -1
+	if start >= int64(len(data)) {
 		return
 	}
-	j := bytes.Index(data[start:], c.m.Bytes)
-	if j < 0 {
-		c.next = -1
-		return
+	end := min(int64(len(data)), start+carveChunk+int64(len(c.m.Bytes))-1)
+	if j := bytes.Index(data[start:end], c.m.Bytes); j >= 0 {
+		c.next = from + int64(j)
+	} else if end < int64(len(data)) {
+		c.scanned = from + carveChunk
 	}
-	c.next = from + int64(j)
+}
+
+// before orders cursors: by the offset of their candidate (or how far they
+// have searched), unsearched ground first, then by unpacker priority.
+func (c *magicCursor) before(o *magicCursor) bool {
+	ck, ok := c.next, o.next
+	if ck < 0 {
+		ck = c.scanned
+	}
+	if ok < 0 {
+		ok = o.scanned
+	}
+	if ck != ok {
+		return ck < ok
+	}
+	if (c.next < 0) != (o.next < 0) {
+		return c.next < 0
+	}
+	return c.pri < o.pri
+}
+
+// nextCandidate returns the cursor holding the next candidate in order of
+// offset then priority, or nil when there are no more.
+func nextCandidate(data []byte, cursors []*magicCursor) *magicCursor {
+	for {
+		var c *magicCursor
+		for _, k := range cursors {
+			if (k.next >= 0 || k.scanned < math.MaxInt64) && (c == nil || k.before(c)) {
+				c = k
+			}
+		}
+		if c == nil || c.next >= 0 {
+			return c
+		}
+		c.seek(data, c.scanned)
+	}
 }
 
 // carve finds every known format at any offset of data (a blob of layer
 // parent found at source) and unpacks it; the rest becomes opaque layers.
-// Candidates are visited in order of offset (then unpacker priority);
-// magics are searched lazily so the inside of an unpacked layer is never
-// scanned.
 func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, prefix string, depth int) {
 	var cursors []*magicCursor
 	for pri, u := range e.o.Unpackers {
@@ -232,12 +278,7 @@ func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, 
 		if ctx.Err() != nil {
 			return
 		}
-		var c *magicCursor
-		for _, k := range cursors {
-			if k.next >= 0 && (c == nil || k.next < c.next || k.next == c.next && k.pri < c.pri) {
-				c = k
-			}
-		}
+		c := nextCandidate(data, cursors)
 		if c == nil {
 			break
 		}
@@ -270,7 +311,7 @@ func (e *engine) carve(ctx context.Context, data []byte, parent *Layer, source, 
 		}
 		pos = off + used
 		for _, k := range cursors {
-			if k.next >= 0 && k.next < pos {
+			if k.next >= 0 && k.next < pos || k.next < 0 && k.scanned < pos {
 				k.seek(data, pos)
 			}
 		}
