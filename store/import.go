@@ -48,6 +48,9 @@ func (s *Store) Import(ctx context.Context, body []byte, by string) (ImportResul
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("import report %s: %w", res.SHA256[:12], err)
 	}
+	if !res.Duplicate {
+		s.refreshStats(ctx, res.Findings)
+	}
 	return res, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the database/sql driver "pgx"
@@ -41,6 +42,35 @@ type Store struct {
 	db       *DB
 	location string
 	now      func() time.Time
+
+	// statsMu guards the counts refreshStats decides by: findings at the
+	// last ANALYZE and imported since.
+	statsMu               sync.Mutex
+	statsRows, statsSince int
+}
+
+// refreshStats keeps SQLite's query planner statistics in step with the
+// data: ANALYZE (sampled, so it costs milliseconds) whenever the findings
+// imported since the last one at least match what was there then — a few
+// times as a fleet grows, never per import. Without statistics SQLite
+// picks poor plans for the filtered fleet queries once tables grow (15x
+// slower measured at 100 000 findings); PostgreSQL's autovacuum does this.
+func (s *Store) refreshStats(ctx context.Context, added int) {
+	if s.db.Dialect != SQLite {
+		return
+	}
+	s.statsMu.Lock()
+	s.statsSince += added
+	due := s.statsSince >= max(1000, s.statsRows)
+	if due {
+		s.statsRows += s.statsSince
+		s.statsSince = 0
+	}
+	s.statsMu.Unlock()
+	if due {
+		// Best effort: a failure only leaves the old statistics.
+		s.db.ExecContext(ctx, "PRAGMA analysis_limit=1000; ANALYZE")
+	}
 }
 
 // IsPostgresURL says whether a --db value names a PostgreSQL database
@@ -76,6 +106,10 @@ func openSQLite(ctx context.Context, dir string) (*Store, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("restrict database %s: %w", path, err)
+	}
+	// Planner statistics for what is there already (see refreshStats).
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM findings").Scan(&s.statsRows); err == nil && s.statsRows > 0 {
+		s.db.ExecContext(ctx, "PRAGMA analysis_limit=1000; ANALYZE")
 	}
 	return s, nil
 }

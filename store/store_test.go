@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -381,6 +382,29 @@ func TestSQLiteFile(t *testing.T) {
 	}
 	if s.Location() != dir || s.URL() != "" {
 		t.Errorf("Location() = %q, URL() = %q; want %q and no URL", s.Location(), s.URL(), dir)
+	}
+	// Planner statistics appear once enough findings are imported.
+	stats := func() int {
+		var n int
+		if err := s.DB().QueryRow("SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").Scan(&n); err != nil || n == 0 {
+			return 0
+		}
+		s.DB().QueryRow("SELECT COUNT(*) FROM sqlite_stat1").Scan(&n)
+		return n
+	}
+	if stats() != 0 {
+		t.Fatal("statistics before any import")
+	}
+	var fs []finding.Finding
+	for i := range 1200 {
+		f := cleartext(fmt.Sprintf("127.0.%d.%d", i/200, i%200+1))
+		fs = append(fs, f)
+	}
+	if _, err := s.Import(context.Background(), body(t, t0, nil, fs...), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if stats() == 0 {
+		t.Fatal("no planner statistics after importing 1200 findings")
 	}
 }
 
