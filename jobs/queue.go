@@ -351,8 +351,9 @@ func (q *Queue) SubmitFirmware(ctx context.Context, name string, body []byte, by
 // never start one twice. It returns the scans started.
 func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, error) {
 	var started []int64
+	var audit []string
 	err := q.st.InTx(ctx, func(tx *store.Tx) error {
-		started = nil
+		started, audit = nil, nil
 		due, err := q.st.DueSchedulesTx(ctx, tx, now)
 		if err != nil {
 			return err
@@ -374,10 +375,19 @@ func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, er
 				return err
 			}
 			started = append(started, id)
+			audit = append(audit, fmt.Sprintf("scan %d of %s by schedule %d %q of %s", id, sc.Targets, sc.ID, sc.Name, sc.CreatedBy))
 		}
 		return nil
 	})
-	return started, err
+	if err != nil {
+		return nil, err
+	}
+	for _, detail := range audit {
+		if err := q.st.Audit(ctx, "scheduler", "scan-start", detail, ""); err != nil {
+			q.cfg.Logger.Error("audit scheduled scan", "err", err)
+		}
+	}
+	return started, nil
 }
 
 // CheckSchedule validates a schedule's request under the policy without

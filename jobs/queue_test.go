@@ -343,6 +343,10 @@ func TestSchedules(t *testing.T) {
 			if err != nil || sc.ScheduleID != due.ID || sc.HostsTotal != 9 || sc.CreatedBy != "op" {
 				t.Fatalf("scheduled scan = %+v, %v", sc, err)
 			}
+			log, err := st.AuditLog(context.Background(), 10)
+			if err != nil || len(log) != 1 || log[0].Actor != "scheduler" || log[0].Action != "scan-start" || !strings.Contains(log[0].Detail, "nightly") {
+				t.Fatalf("audit log after a scheduled run = %+v, %v", log, err)
+			}
 			if again, err := q.RunDueSchedules(context.Background(), now); err != nil || len(again) != 0 {
 				t.Fatalf("second run at the same time started %v, %v", again, err)
 			}
