@@ -7,7 +7,8 @@
 # private key). Then it times, on the same file:
 #   iotcop firmware (full analysis; bench/firmwarebench when the
 #                    CLI does not build)   vs   binwalk -Me (extraction only)
-# and prints wall time, peak memory, the ratio and what each found.
+# and prints wall time (median of RUNS runs), peak memory, the ratio and
+# what each found.
 # Needs squashfs-tools, u-boot-tools, xz-utils, binwalk (apt-get as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,17 +79,33 @@ measure() {
   tail -1 "$tmp/time"
 }
 
-echo "iotcop: ${IOTCOP[*]##*/}   binwalk: $(binwalk --help 2>&1 | grep -m1 -o "Binwalk v[0-9.]*")   cores: $(nproc)   load: $(cut -d' ' -f1 /proc/loadavg)"
+# median VALUES...: the middle value (of an odd count).
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
+# maxof VALUES...: the largest.
+maxof() { printf '%s\n' "$@" | sort -g | tail -1; }
+
+# Each tool runs RUNS times (default 3), alternating, on the same file; the
+# median time is reported, so a burst of other work on this shared
+# machine does not decide the ratio. Peak memory is the largest seen.
+RUNS=${RUNS:-3}
+echo "iotcop: ${IOTCOP[*]##*/}   binwalk: $(binwalk --help 2>&1 | grep -m1 -o "Binwalk v[0-9.]*")   cores: $(nproc)   load: $(cut -d' ' -f1 /proc/loadavg)   runs: $RUNS (median time)"
 printf '%-6s %-9s %-20s %-20s %-7s %s\n' "image" "MB" "iotcop s / peak MB" "binwalk s / peak MB" "ratio" "notes"
 for mb in $SIZES; do
   img="$tmp/fw-$mb.bin"
   build_image "$mb" "$img"
   size=$(awk -v b="$(stat -c %s "$img")" 'BEGIN{printf "%.1f", b/1048576}')
-  read -r it im < <(measure "$tmp/iotcop.out" "${IOTCOP[@]}" "$img")
-  rm -rf "$tmp/bw"; mkdir -p "$tmp/bw"
-  read -r bt bm < <(cd "$tmp/bw" && measure "$tmp/binwalk.out" binwalk -Me -q --run-as=root -C "$tmp/bw" "$img")
+  its=() ims=() bts=() bms=()
+  for _ in $(seq "$RUNS"); do
+    read -r t m < <(measure "$tmp/iotcop.out" "${IOTCOP[@]}" "$img")
+    its+=("$t") ims+=("$m")
+    rm -rf "$tmp/bw"; mkdir -p "$tmp/bw"
+    read -r t m < <(cd "$tmp/bw" && measure "$tmp/binwalk.out" binwalk -Me -q --run-as=root -C "$tmp/bw" "$img")
+    bts+=("$t") bms+=("$m")
+  done
+  it=$(median "${its[@]}") im=$(maxof "${ims[@]}") bt=$(median "${bts[@]}") bm=$(maxof "${bms[@]}")
   ratio=$(awk -v a="$it" -v b="$bt" 'BEGIN{ if (a > 0) printf "%.1fx", b/a; else print "n/a" }')
   printf '%-6s %-9s %-20s %-20s %-7s %s\n' "fw-$mb" "$size" "$it / $((im / 1024))" "$bt / $((bm / 1024))" "$ratio" "(binwalk time / iotcop time)"
+  echo "  runs: iotcop ${its[*]} s; binwalk ${bts[*]} s"
   echo "  iotcop found:  $(tail -1 "$tmp/iotcop.out")"
   bwfiles=$(find "$tmp/bw" -type f | wc -l)
   echo "  binwalk found: extracted $bwfiles files (extraction only, no analysis)"
