@@ -32,9 +32,11 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/finding"
 	"github.com/iotcop/iotcop/firmware"
 	"github.com/iotcop/iotcop/report"
+	"github.com/iotcop/iotcop/standard"
 	"github.com/iotcop/iotcop/store"
 )
 
@@ -93,8 +95,10 @@ func (c Config) withDefaults() Config {
 
 // Queue submits and (with Workers > 0) works jobs.
 type Queue struct {
-	st     *store.Store
-	cfg    Config
+	st  *store.Store
+	cfg Config
+	// cat is the EN 303 645 catalogue every result is assessed against.
+	cat    *standard.Catalogue
 	client *river.Client[*sql.Tx]
 	// riverDB is River's own pool on SQLite (one connection, as its
 	// driver asks); nil on PostgreSQL, where River shares the store's.
@@ -114,7 +118,11 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	if cfg.RescueAfter < cfg.JobTimeout {
 		return nil, fmt.Errorf("job queue: rescue-after %s is shorter than the job timeout %s", cfg.RescueAfter, cfg.JobTimeout)
 	}
-	q := &Queue{st: st, cfg: cfg}
+	cat, err := standard.Load()
+	if err != nil {
+		return nil, fmt.Errorf("job queue: load the provision catalogue: %w", err)
+	}
+	q := &Queue{st: st, cfg: cfg, cat: cat}
 	var driver riverdriver.Driver[*sql.Tx]
 	switch st.Dialect() {
 	case store.Postgres:
@@ -139,7 +147,7 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 		driver = riversqlite.New(db)
 		q.complete = completeWith[*riversqlite.Driver]
 	}
-	err := st.WithMigrationLock(ctx, func() error {
+	err = st.WithMigrationLock(ctx, func() error {
 		m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: cfg.Logger})
 		if err != nil {
 			return err
@@ -402,16 +410,20 @@ func (q *Queue) CheckSchedule(ctx context.Context, req ScanRequest) error {
 	return nil
 }
 
-// record stores a job's report and completes the job in one transaction.
-func (q *Queue) record(ctx context.Context, row *rivertype.JobRow, sh store.Shard, rep *finding.Report) error {
-	if q.cfg.ShowSecrets {
-		rep.RevealSecrets()
+// record stores a job's reports and completes the job in one transaction.
+func (q *Queue) record(ctx context.Context, row *rivertype.JobRow, sh store.Shard, reps []*finding.Report) error {
+	bodies := make([][]byte, 0, len(reps))
+	for _, rep := range reps {
+		if q.cfg.ShowSecrets {
+			rep.RevealSecrets()
+		}
+		var buf bytes.Buffer
+		if err := report.WriteJSON(&buf, rep); err != nil {
+			return err
+		}
+		bodies = append(bodies, buf.Bytes())
 	}
-	var buf bytes.Buffer
-	if err := report.WriteJSON(&buf, rep); err != nil {
-		return err
-	}
-	sh.Report, sh.Worker, sh.Attempt = buf.Bytes(), q.cfg.Name, row.Attempt
+	sh.Report, sh.More, sh.Worker, sh.Attempt = bodies[0], bodies[1:], q.cfg.Name, row.Attempt
 	return q.st.InTx(ctx, func(tx *store.Tx) error {
 		stored, _, err := q.st.RecordShardTx(ctx, tx, sh)
 		if err != nil {
@@ -441,7 +453,7 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
-	sc, err := a.Request.scanner(q.cfg.Version)
+	sc, checksRun, err := a.Request.scanner(q.cfg.Version)
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
@@ -450,7 +462,11 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 	if err != nil {
 		return fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err)
 	}
-	return q.record(ctx, job.JobRow, store.Shard{ScanID: a.ScanID, Shard: a.Shard, Hosts: a.Hosts, By: a.By}, rep)
+	reps, err := perDevice(q.cat, rep, checksRun)
+	if err != nil {
+		return fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err)
+	}
+	return q.record(ctx, job.JobRow, store.Shard{ScanID: a.ScanID, Shard: a.Shard, Hosts: a.Hosts, By: a.By}, reps)
 }
 
 type firmwareWorker struct {
@@ -488,8 +504,14 @@ func (w *firmwareWorker) Work(ctx context.Context, job *river.Job[FirmwareArgs])
 	summary := res.Summary()
 	summary.Image = up.Name
 	rep.Firmware = []finding.FirmwareImage{summary}
+	// One image is one product: assessed as a whole.
+	as, err := assess.Assess(q.cat, assess.FromReport(rep, assess.FirmwareChecks(false), nil))
+	if err != nil {
+		return fmt.Errorf("assess %s: %w", up.Name, err)
+	}
+	rep.Verdicts = as.Verdicts
 	rep.Finalize()
-	return q.record(ctx, job.JobRow, store.Shard{ScanID: a.ScanID, Shard: 0, By: a.By}, rep)
+	return q.record(ctx, job.JobRow, store.Shard{ScanID: a.ScanID, Shard: 0, By: a.By}, []*finding.Report{rep})
 }
 
 type tickWorker struct {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iotcop/iotcop/assess"
 	"github.com/iotcop/iotcop/check"
 	"github.com/iotcop/iotcop/creds"
 	"github.com/iotcop/iotcop/scan"
@@ -139,15 +140,15 @@ func (noResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, 
 }
 
 // scanner builds the scan the request describes (the same defaults as
-// `iotcop scan`).
-func (r ScanRequest) scanner(version string) (*scan.Scanner, error) {
+// `iotcop scan`) and says which checks it runs (for the assessment).
+func (r ScanRequest) scanner(version string) (*scan.Scanner, []string, error) {
 	ports, err := sweep.ParsePorts(r.Ports)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dict, err := creds.Builtin()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	budget, sessions, perHost := creds.DefaultBudget(), 1, 4
 	if r.Aggressive {
@@ -155,13 +156,13 @@ func (r ScanRequest) scanner(version string) (*scan.Scanner, error) {
 	}
 	disc, err := check.NewDisclosure("")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	protocols := scan.DefaultProtocols()
 	checks := scan.DefaultChecks(protocols, scan.CheckOptions{Dict: dict, Budget: budget, Parallel: sessions, Disclosure: disc})
 	if len(r.Checks) > 0 {
 		if checks, err = scan.SelectChecks(checks, r.Checks); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if r.NoChecks {
@@ -172,7 +173,7 @@ func (r ScanRequest) scanner(version string) (*scan.Scanner, error) {
 		timeout = time.Duration(r.TimeoutMS) * time.Millisecond
 	}
 	opts := scan.Options{Ports: ports, PerHost: perHost, Timeout: timeout, NoChecks: r.NoChecks, Version: version}
-	return scan.New(opts, protocols, checks), nil
+	return scan.New(opts, protocols, checks), assess.CheckIDs(checks), nil
 }
 
 // shards cuts a target set into lists of at most size addresses, each

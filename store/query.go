@@ -250,7 +250,7 @@ func (s *Store) Findings(ctx context.Context, flt FindingFilter) ([]StoredFindin
 	var where []string
 	var args []any
 	if flt.Scan != 0 {
-		where = append(where, "f.report_id IN (SELECT report_id FROM scan_shards WHERE scan_id = ?)")
+		where = append(where, "f.report_id IN (SELECT report_id FROM scan_reports WHERE scan_id = ?)")
 		args = append(args, flt.Scan)
 	} else {
 		from += " JOIN devices dl ON dl.address = f.device AND dl.latest_report = f.report_id"

@@ -146,6 +146,9 @@ type Shard struct {
 	Attempt int
 	// Report is the shard's report (the JSON report contract).
 	Report []byte
+	// More are further reports of the same shard (one per device, say),
+	// stored in the same transaction and counted with Report.
+	More [][]byte
 	// By is who the import is attributed to (the scan's creator).
 	By string
 }
@@ -171,9 +174,25 @@ func (s *Store) RecordShardTx(ctx context.Context, tx *Tx, sh Shard) (stored boo
 	if n > 0 {
 		return false, res, nil
 	}
-	res, err = s.importTx(ctx, tx, sh.Report, sh.By)
-	if err != nil {
-		return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
+	var reportIDs []int64
+	for _, body := range append([][]byte{sh.Report}, sh.More...) {
+		one, err := s.importTx(ctx, tx, body, sh.By)
+		if err != nil {
+			return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
+		}
+		if len(reportIDs) == 0 {
+			res = one
+		} else {
+			res.Devices += one.Devices
+			res.Findings += one.Findings
+		}
+		reportIDs = append(reportIDs, one.ReportID)
+	}
+	for _, id := range reportIDs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO scan_reports (scan_id, shard, report_id) VALUES (?, ?, ?)
+			ON CONFLICT (scan_id, report_id) DO NOTHING`, sh.ScanID, sh.Shard, id); err != nil {
+			return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
+		}
 	}
 	// The primary key refuses a second row even if two commits race.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO scan_shards (scan_id, shard, report_id, hosts, worker, attempt, finished_at)
