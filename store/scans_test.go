@@ -704,3 +704,36 @@ func TestFindingsOfScan(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordShardSeveralReports(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		id := createScan(t, s, Scan{Kind: KindScan, Targets: "127.0.0.5-6", ShardsTotal: 1, HostsTotal: 2, CreatedBy: "x"})
+		sh := Shard{ScanID: id, Shard: 0, Hosts: 2, Worker: "w", Attempt: 1, By: "x",
+			Report: body(t, t0, nil, cleartext("127.0.0.5")), More: [][]byte{body(t, t0, nil, cleartext("127.0.0.6"))}}
+		stored, res, err := recordShard(s, sh)
+		if err != nil || !stored || res.Devices != 2 || res.Findings != 2 {
+			t.Fatalf("stored %v, %+v, %v", stored, res, err)
+		}
+		// A retry stores nothing, however many reports it brings.
+		if stored, _, err := recordShard(s, sh); err != nil || stored {
+			t.Fatalf("retry stored %v, %v", stored, err)
+		}
+		if c := countRows(t, s); c.Reports != 2 || c.Shards != 1 {
+			t.Fatalf("rows = %+v, want 2 reports", c)
+		}
+		sc := scanOf(t, s, id)
+		if sc.Status != ScanDone || sc.Devices != 2 || sc.Findings != 2 {
+			t.Fatalf("scan = %+v", sc)
+		}
+		fs, err := s.Findings(ctx, FindingFilter{Scan: id})
+		if err != nil || len(fs) != 2 {
+			t.Fatalf("findings of the scan = %d, %v", len(fs), err)
+		}
+		for _, d := range []string{"127.0.0.5", "127.0.0.6"} {
+			if h, err := s.DeviceHistory(ctx, d); err != nil || len(h) != 1 {
+				t.Fatalf("history of %s = %+v, %v", d, h, err)
+			}
+		}
+	})
+}
