@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -59,6 +60,9 @@ type Config struct {
 	// PollInterval is how often idle workers look for jobs when they are
 	// not told by a notification (default 1s).
 	PollInterval time.Duration
+	// ProgressInterval is how often a running shard reports the hosts it
+	// has finished (default 1s).
+	ProgressInterval time.Duration
 	// Name identifies this process in results (default host-pid).
 	Name string
 	// Scope is the server-side scan-scope policy applied when scans are
@@ -83,6 +87,7 @@ func (c Config) withDefaults() Config {
 	c.JobTimeout = cmp.Or(c.JobTimeout, 30*time.Minute)
 	c.RescueAfter = cmp.Or(c.RescueAfter, c.JobTimeout+time.Minute)
 	c.PollInterval = cmp.Or(c.PollInterval, time.Second)
+	c.ProgressInterval = cmp.Or(c.ProgressInterval, time.Second)
 	if c.Name == "" {
 		host, _ := os.Hostname()
 		c.Name = fmt.Sprintf("%s-%d", cmp.Or(host, "worker"), os.Getpid())
@@ -453,12 +458,18 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
-	sc, checksRun, err := a.Request.scanner(q.cfg.Version)
+	// Live progress: the scanner counts hosts as they finish; a ticker
+	// writes the count now and then (not per host: shards run in parallel
+	// on many workers and the database is shared).
+	var done atomic.Uint64
+	sc, checksRun, err := a.Request.scanner(q.cfg.Version, func(d, _ uint64) { done.Store(d) })
 	if err != nil {
 		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
 	q.cfg.Logger.Info("scanning shard", "scan", a.ScanID, "shard", a.Shard, "hosts", a.Hosts, "attempt", job.Attempt)
+	stopProgress := q.reportProgress(ctx, a.ScanID, a.Shard, &done)
 	rep, err := sc.Run(ctx, set)
+	stopProgress()
 	if err != nil {
 		return fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err)
 	}
@@ -467,6 +478,33 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 		return fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err)
 	}
 	return q.record(ctx, job.JobRow, store.Shard{ScanID: a.ScanID, Shard: a.Shard, Hosts: a.Hosts, By: a.By}, reps)
+}
+
+// reportProgress writes a running shard's finished hosts every
+// ProgressInterval until the returned stop is called.
+func (q *Queue) reportProgress(ctx context.Context, scanID int64, shard int, done *atomic.Uint64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(q.cfg.ProgressInterval)
+		defer t.Stop()
+		last := uint64(0)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if d := done.Load(); d != last {
+					last = d
+					if err := q.st.SetShardProgress(ctx, scanID, shard, int(d), q.cfg.Name); err != nil && ctx.Err() == nil {
+						q.cfg.Logger.Warn("record progress", "scan", scanID, "shard", shard, "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-finished }
 }
 
 type firmwareWorker struct {

@@ -378,3 +378,61 @@ func TestSchedules(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveProgressInsideAShard: a one-shard scan reports hosts as they
+// finish, before the shard's results are stored, and counts each host
+// once when they are.
+func TestLiveProgressInsideAShard(t *testing.T) {
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Half the devices are open (done at once), half have their own
+	// passwords (an aggressive dictionary run each takes a while): the
+	// shard stays half done for as long as the slow ones run.
+	var cfg lab.Config
+	for i := range 12 {
+		svc := lab.ServiceSpec{Protocol: "http", Port: 8080, Auth: "basic", Username: "admin", RandomPassword: true}
+		if i%2 == 0 {
+			svc = lab.ServiceSpec{Protocol: "http", Port: 8080, NoAuth: true}
+		}
+		cfg.Devices = append(cfg.Devices, lab.DeviceSpec{Name: fmt.Sprintf("plug-%d", i), Kind: "plug", Vendor: "Plugly", Model: "P1",
+			Firmware: "1.0", Services: []lab.ServiceSpec{svc}})
+	}
+	l, err := lab.Start(context.Background(), cfg, lab.Options{Base: daemontest.Base()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	devs := l.Devices()
+	q := openQueue(t, st, Config{Workers: 1, PollInterval: 50 * time.Millisecond, ProgressInterval: 20 * time.Millisecond})
+	sc, err := q.SubmitScan(context.Background(), ScanRequest{Targets: devs[0].Address + "-" + devs[len(devs)-1].Address,
+		Ports: "8080", Checks: []string{finding.CheckDefaultCredentials}, Aggressive: true}, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sawPartial := false
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		cur, err := st.Scan(context.Background(), sc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cur.ShardsDone == 0 && cur.HostsDone > 0 && cur.HostsDone < cur.HostsTotal {
+			sawPartial = true
+		}
+		if cur.Status == store.ScanDone || cur.Status == store.ScanFailed {
+			sc = cur
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("scan not finished: %+v", cur)
+		}
+	}
+	if !sawPartial {
+		t.Fatal("no progress was visible while the only shard ran")
+	}
+	if sc.Status != store.ScanDone || sc.HostsDone != len(devs) {
+		t.Fatalf("finished scan = %+v, want %d hosts done once", sc, len(devs))
+	}
+}

@@ -141,7 +141,7 @@ func (noResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, 
 
 // scanner builds the scan the request describes (the same defaults as
 // `iotcop scan`) and says which checks it runs (for the assessment).
-func (r ScanRequest) scanner(version string) (*scan.Scanner, []string, error) {
+func (r ScanRequest) scanner(version string, progress func(done, total uint64)) (*scan.Scanner, []string, error) {
 	ports, err := sweep.ParsePorts(r.Ports)
 	if err != nil {
 		return nil, nil, err
@@ -172,7 +172,7 @@ func (r ScanRequest) scanner(version string) (*scan.Scanner, []string, error) {
 	if r.TimeoutMS > 0 {
 		timeout = time.Duration(r.TimeoutMS) * time.Millisecond
 	}
-	opts := scan.Options{Ports: ports, PerHost: perHost, Timeout: timeout, NoChecks: r.NoChecks, Version: version}
+	opts := scan.Options{Ports: ports, PerHost: perHost, Timeout: timeout, NoChecks: r.NoChecks, Version: version, Progress: progress}
 	return scan.New(opts, protocols, checks), assess.CheckIDs(checks), nil
 }
 

@@ -48,7 +48,10 @@ type Scan struct {
 	ScheduleID  int64           `json:"schedule_id,omitempty"`
 }
 
-const scanColumns = `id, kind, targets, request, status, shards_total, shards_done, hosts_total, hosts_done,
+// scanColumns reads a scan; hosts_done adds the hosts that running shards
+// have finished so far (shard_progress) to those of stored shards.
+const scanColumns = `id, kind, targets, request, status, shards_total, shards_done, hosts_total,
+	hosts_done + COALESCE((SELECT SUM(p.hosts_done) FROM shard_progress p WHERE p.scan_id = scans.id), 0),
 	devices, findings, error, created_by, created_at, finished_at, schedule_id`
 
 func scanScan(row interface{ Scan(...any) error }) (Scan, error) {
@@ -199,6 +202,9 @@ func (s *Store) RecordShardTx(ctx context.Context, tx *Tx, sh Shard) (stored boo
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, sh.ScanID, sh.Shard, res.ReportID, sh.Hosts, sh.Worker, sh.Attempt, s.stamp()); err != nil {
 		return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
 	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM shard_progress WHERE scan_id = ? AND shard = ?", sh.ScanID, sh.Shard); err != nil {
+		return false, res, fmt.Errorf("record shard %d of scan %d: %w", sh.Shard, sh.ScanID, err)
+	}
 	_, err = tx.ExecContext(ctx, `UPDATE scans SET
 		shards_done = shards_done + 1, hosts_done = hosts_done + ?, devices = devices + ?, findings = findings + ?,
 		status = CASE WHEN shards_done + 1 >= shards_total THEN ? WHEN status = ? THEN ? ELSE status END,
@@ -208,6 +214,20 @@ func (s *Store) RecordShardTx(ctx context.Context, tx *Tx, sh Shard) (stored boo
 		return false, res, fmt.Errorf("advance scan %d: %w", sh.ScanID, err)
 	}
 	return true, res, nil
+}
+
+// SetShardProgress records how many hosts a running shard has finished,
+// for live progress. A shard already stored is left alone (a late report
+// from an attempt presumed dead must not count its hosts twice).
+func (s *Store) SetShardProgress(ctx context.Context, scanID int64, shard, hostsDone int, worker string) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO shard_progress (scan_id, shard, hosts_done, worker, updated_at)
+		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM scan_shards WHERE scan_id = ? AND shard = ?)
+		ON CONFLICT (scan_id, shard) DO UPDATE SET hosts_done = excluded.hosts_done, worker = excluded.worker, updated_at = excluded.updated_at`,
+		scanID, shard, hostsDone, worker, s.stamp(), scanID, shard)
+	if err != nil {
+		return fmt.Errorf("record progress of shard %d of scan %d: %w", shard, scanID, err)
+	}
+	return nil
 }
 
 // ShardWorkers lists, for a scan, which worker stored each shard (for

@@ -737,3 +737,40 @@ func TestRecordShardSeveralReports(t *testing.T) {
 		}
 	})
 }
+
+func TestShardProgress(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		id := createScan(t, s, Scan{Kind: KindScan, Targets: "127.0.0.1-4", ShardsTotal: 2, HostsTotal: 4, CreatedBy: "x"})
+		for _, p := range []struct{ shard, done int }{{0, 1}, {1, 1}, {0, 2}} {
+			if err := s.SetShardProgress(ctx, id, p.shard, p.done, "w"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sc := scanOf(t, s, id); sc.HostsDone != 3 {
+			t.Fatalf("hosts done while running = %d, want 2+1", sc.HostsDone)
+		}
+		if _, _, err := recordShard(s, Shard{ScanID: id, Shard: 0, Hosts: 2, Worker: "w", Attempt: 1, By: "x",
+			Report: body(t, t0, nil, cleartext("127.0.0.1"))}); err != nil {
+			t.Fatal(err)
+		}
+		// Shard 0 stored (its progress row gone), shard 1 still running.
+		if sc := scanOf(t, s, id); sc.HostsDone != 3 {
+			t.Fatalf("hosts done = %d, want 2 stored + 1 running", sc.HostsDone)
+		}
+		// A late progress report for a stored shard counts nothing.
+		if err := s.SetShardProgress(ctx, id, 0, 2, "late"); err != nil {
+			t.Fatal(err)
+		}
+		if sc := scanOf(t, s, id); sc.HostsDone != 3 {
+			t.Fatalf("hosts done after a late report = %d, want 3", sc.HostsDone)
+		}
+		if _, _, err := recordShard(s, Shard{ScanID: id, Shard: 1, Hosts: 2, Worker: "w", Attempt: 1, By: "x",
+			Report: body(t, t0, nil, cleartext("127.0.0.3"))}); err != nil {
+			t.Fatal(err)
+		}
+		if sc := scanOf(t, s, id); sc.HostsDone != 4 || sc.Status != ScanDone {
+			t.Fatalf("finished scan = %+v", sc)
+		}
+	})
+}
