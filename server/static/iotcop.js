@@ -84,8 +84,11 @@
       if (status) {
         status.className = "status-" + sc.status;
       }
-      setBar(byId("scan-progress"), sc.shards_done, sc.shards_total);
-      setText(byId("scan-percent"), percent(sc.shards_done, sc.shards_total) + "%");
+      // Hosts move inside running shards; a firmware analysis has none.
+      var done = sc.hosts_total > 0 ? sc.hosts_done : sc.shards_done;
+      var total = sc.hosts_total > 0 ? sc.hosts_total : sc.shards_total;
+      setBar(byId("scan-progress"), done, total);
+      setText(byId("scan-percent"), percent(done, total) + "%");
       setText(byId("scan-shards-done"), sc.shards_done);
       setText(byId("scan-shards-total"), sc.shards_total);
       setText(byId("scan-hosts-done"), sc.hosts_done);
