@@ -218,7 +218,7 @@ func testScanAPI(t *testing.T, location string) {
 	}
 	// The scan's page shows the result and its findings table.
 	page := f.login(t, "operator").get(t, fmt.Sprintf("/scans/%d", sc.ID), http.StatusOK)
-	for _, want := range []string{`id="scan-status" class="status-done">done<`, `id="scan-progress" max="` + fmt.Sprint(sc.ShardsTotal) + `" value="` + fmt.Sprint(sc.ShardsTotal) + `"`,
+	for _, want := range []string{`id="scan-status" class="status-done">done<`, `id="scan-progress" max="` + fmt.Sprint(sc.HostsTotal) + `" value="` + fmt.Sprint(sc.HostsTotal) + `"`,
 		`<table id="scan-findings">`, "default-credentials", l.Devices()[0].Address} {
 		if !strings.Contains(page, want) {
 			t.Fatalf("scan page lacks %q:\n%s", want, page)
@@ -518,7 +518,7 @@ func TestScanDashboard(t *testing.T) {
 			}
 		}
 		one := b.get(t, scanPage, http.StatusOK)
-		for _, want := range []string{`id="scan" data-scan-id="`, `id="scan-status" class="status-queued">queued<`, `<progress id="scan-progress" max="1" value="0">`,
+		for _, want := range []string{`id="scan" data-scan-id="`, `id="scan-status" class="status-queued">queued<`, `<progress id="scan-progress" max="3" value="0">`,
 			`id="scan-shards-done">0<`, `id="scan-hosts-total">3<`, `<table id="scan-findings">`, `id="scan-live-note"`} {
 			if !strings.Contains(one, want) {
 				t.Fatalf("%s: scan page lacks %q:\n%s", role, want, one)
