@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -87,15 +88,15 @@ environment, which wins over the file.`,
 					return usageError{fmt.Errorf("--no-tls is allowed on loopback addresses only, not %s", host)}
 				}
 			}
-			return runServe(e, cfg, host)
+			return runServe(e, cfg, host, dataDir)
 		},
 	}
 	cfg.register(cmd)
-	cmd.Flags().StringVar(&dataDir, "data", "", "data folder of the embedded SQLite database (the same as --db FOLDER)")
+	cmd.Flags().StringVar(&dataDir, "data", "", "data folder: the embedded SQLite database (the same as --db FOLDER) and the self-signed certificate (with --db postgres://…, default "+defaultDataDir()+")")
 	return cmd
 }
 
-func runServe(e *env, cfg serviceConfig, host string) error {
+func runServe(e *env, cfg serviceConfig, host, dataFlag string) error {
 	ctx := e.ctx
 	logger := slog.New(slog.NewJSONHandler(e.stderr, nil))
 	st, err := store.Open(ctx, cfg.DB)
@@ -127,7 +128,12 @@ func runServe(e *env, cfg serviceConfig, host string) error {
 	}
 	var tlsConf *tls.Config
 	fingerprint := ""
+	// The self-signed certificate lives in the data folder: the SQLite
+	// one, or with PostgreSQL --data (default the user's data folder).
 	dataDir := cfg.DB
+	if st.Dialect() == store.Postgres {
+		dataDir = cmp.Or(dataFlag, defaultDataDir())
+	}
 	switch {
 	case cfg.NoTLS:
 	case cfg.TLSCert != "":
@@ -137,9 +143,6 @@ func runServe(e *env, cfg serviceConfig, host string) error {
 		}
 		tlsConf = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	default:
-		if st.Dialect() == store.Postgres {
-			return usageError{errors.New("with --db postgres://… give --tls-cert and --tls-key (or --no-tls on loopback): there is no data folder to keep a self-signed certificate in")}
-		}
 		cert, fp, err := server.LoadOrCreateSelfSigned(dataDir, []string{host})
 		if err != nil {
 			return err
