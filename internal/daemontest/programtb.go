@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // ProgramTB is a TB for a benchmark program (not a test): Fatalf and
@@ -18,6 +19,8 @@ type ProgramTB struct {
 	cleanups []func()
 	failed   bool
 	closed   bool
+	// done closes when the cleanups have run.
+	done chan struct{}
 }
 
 // Helper implements TB.
@@ -66,16 +69,28 @@ func (m *ProgramTB) Failed() bool {
 	return m.failed
 }
 
-// Close runs the cleanups once, last registered first.
+// Close runs the cleanups once, last registered first. A second caller
+// (Ctrl-C during a fatal error, say) waits until they have run, so the
+// program does not exit half cleaned up; the wait is bounded in case a
+// cleanup itself ends up calling Close.
 func (m *ProgramTB) Close() {
 	m.mu.Lock()
+	if m.done == nil {
+		m.done = make(chan struct{})
+	}
+	done := m.done
 	if m.closed {
 		m.mu.Unlock()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
 		return
 	}
 	m.closed = true
 	fs := m.cleanups
 	m.mu.Unlock()
+	defer close(done)
 	for i := len(fs) - 1; i >= 0; i-- {
 		fs[i]()
 	}
