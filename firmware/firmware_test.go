@@ -41,7 +41,7 @@ func analyzeImage(t *testing.T, data []byte) *Result {
 func dump(res *Result) string {
 	var b strings.Builder
 	for _, l := range res.Layers {
-		fmt.Fprintf(&b, "layer %d<-%d %s@0x%x %s %s files=%d\n", l.ID, l.Parent, l.Format, l.Offset, l.Status, l.Error, l.Files)
+		fmt.Fprintf(&b, "layer %d<-%d %s@0x%x %s %s files=%d %v\n", l.ID, l.Parent, l.Format, l.Offset, l.Status, l.Error, l.Files, l.Info)
 	}
 	for _, f := range res.Findings {
 		ev, _ := json.Marshal(finding.Reveal(f.Evidence))
@@ -70,6 +70,26 @@ func find(res *Result, check, path string, kv ...any) []finding.Finding {
 		}
 	}
 	return out
+}
+
+// hasLayer reports whether res has an unpacked layer matching want,
+// "format@offset key=value ...", the values compared with the layer's info.
+func hasLayer(res *Result, want string) bool {
+	fields := strings.Fields(want)
+	for _, l := range res.Layers {
+		if l.Status != "unpacked" || fmt.Sprintf("%s@0x%x", l.Format, l.Offset) != fields[0] {
+			continue
+		}
+		ok := true
+		for _, kv := range fields[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			ok = ok && l.Info[k] == v
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // assertPlanted checks every planted flaw is reported exactly as expected.
@@ -146,39 +166,63 @@ func TestPlantedFlawsInEveryContainer(t *testing.T) {
 	tests := []struct {
 		name  string
 		build func(t *testing.T) []byte
+		// layer, when set, is a layer the image must unpack to:
+		// "format@offset key=value ..." with values from its info.
+		layer string
 	}{
 		{"uImage kernel + xz squashfs", func(t *testing.T) []byte {
 			return imagetest.Concat(0x20000, imagetest.UImage(t, kernel, "kernel", "lzma", "Linux-5.15.0"), imagetest.Squashfs(t, root, "xz"))
-		}},
-		{"squashfs gzip", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "gzip") }},
-		{"squashfs lzo", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzo") }},
-		{"squashfs lz4", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lz4") }},
-		{"squashfs zstd", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "zstd") }},
-		{"squashfs lzma", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzma") }},
+		}, ""},
+		{"squashfs gzip", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "gzip") }, ""},
+		{"squashfs lzo", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzo") }, ""},
+		{"squashfs lz4", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lz4") }, ""},
+		{"squashfs zstd", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "zstd") }, ""},
+		{"squashfs lzma", func(t *testing.T) []byte { return imagetest.Squashfs(t, root, "lzma") }, ""},
 		{"uImage filesystem wrapping squashfs", func(t *testing.T) []byte {
 			return imagetest.UImage(t, imagetest.Squashfs(t, root, "xz"), "filesystem", "none", "rootfs")
-		}},
+		}, ""},
 		{"initramfs cpio.gz in uImage", func(t *testing.T) []byte {
 			return imagetest.UImage(t, imagetest.Compress(t, newc, "gzip"), "ramdisk", "gzip", "initramfs")
-		}},
-		{"cpio odc xz", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.CPIO(t, root, "odc"), "xz") }},
+		}, ""},
+		{"cpio odc xz", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.CPIO(t, root, "odc"), "xz") }, ""},
 		{"jffs2 big-endian behind a uImage kernel", func(t *testing.T) []byte {
 			return imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "lzma", "Linux"), imagetest.JFFS2(t, root, "-b", "-e", "64KiB", "-p"))
-		}},
+		}, ""},
 		{"jffs2 little-endian lzo", func(t *testing.T) []byte {
 			return imagetest.JFFS2(t, root, "-l", "-X", "lzo", "-x", "zlib")
-		}},
-		{"ext4", func(t *testing.T) []byte { return imagetest.Ext(t, root, "ext4", 8192) }},
-		{"ext2 in gzip", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Ext(t, root, "ext2", 4096), "gzip") }},
-		{"cramfs big-endian", func(t *testing.T) []byte { return imagetest.CramFS(t, root, "big", false) }},
+		}, ""},
+		{"ext4", func(t *testing.T) []byte { return imagetest.Ext(t, root, "ext4", 8192) }, ""},
+		{"ext2 in gzip", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Ext(t, root, "ext2", 4096), "gzip") }, ""},
+		{"cramfs big-endian", func(t *testing.T) []byte { return imagetest.CramFS(t, root, "big", false) }, ""},
 		{"ubi with a zstd ubifs root", func(t *testing.T) []byte {
 			return imagetest.UBI(t, map[string][]byte{"rootfs": imagetest.UBIFS(t, root, "zstd")})
-		}},
+		}, ""},
 		{"ubi with a squashfs volume", func(t *testing.T) []byte {
 			return imagetest.UBI(t, map[string][]byte{"rootfs": imagetest.Squashfs(t, root, "xz"), "rootfs_data": imagetest.UBIFS(t, imagetest.CleanRootfs(t), "lzo")})
-		}},
-		{"tar.bz2", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "bzip2") }},
-		{"zstd tar", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "zstd", "-q") }},
+		}, ""},
+		// SquashFS 2.x/3.x and LZMA JFFS2: no Debian tool writes them, so
+		// imagetest writes them from the format documentation.
+		{"uImage kernel + squashfs 3.1 big-endian lzma (Broadcom)", func(t *testing.T) []byte {
+			return imagetest.Concat(0x10000, imagetest.UImage(t, kernel, "kernel", "lzma", "Linux-2.6.22"),
+				imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma"}))
+		}, "squashfs@0x10000 version=3.1 endian=big compression=lzma"},
+		{"squashfs 3.1 little-endian gzip", func(t *testing.T) []byte {
+			return imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 1, Compression: "gzip"})
+		}, "squashfs@0x0 version=3.1 endian=little compression=gzip"},
+		{"squashfs 3.0 big-endian lzma without size field", func(t *testing.T) []byte {
+			return imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 0, BigEndian: true, Compression: "lzma-nosize"})
+		}, "squashfs@0x0 version=3.0 endian=big compression=lzma"},
+		{"squashfs 2.1 big-endian gzip", func(t *testing.T) []byte {
+			return imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 2, Minor: 1, BigEndian: true, Compression: "gzip"})
+		}, "squashfs@0x0 version=2.1 endian=big compression=gzip"},
+		{"jffs2 big-endian lzma 0x08 (OpenWrt)", func(t *testing.T) []byte {
+			return imagetest.JFFS2LZMA(t, root, true, imagetest.JFFS2LZMAOpenWrt)
+		}, "jffs2@0x0 endian=big"},
+		{"jffs2 little-endian lzma 0x15", func(t *testing.T) []byte {
+			return imagetest.JFFS2LZMA(t, root, false, imagetest.JFFS2LZMAProps)
+		}, "jffs2@0x0 endian=little"},
+		{"tar.bz2", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "bzip2") }, ""},
+		{"zstd tar", func(t *testing.T) []byte { return imagetest.Compress(t, imagetest.Tar(t, root), "zstd", "-q") }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,6 +234,9 @@ func TestPlantedFlawsInEveryContainer(t *testing.T) {
 			}
 			if len(res.Failed()) > 0 {
 				t.Errorf("failed layers: %+v", res.Failed())
+			}
+			if tc.layer != "" && !hasLayer(res, tc.layer) {
+				t.Errorf("no unpacked layer %s", tc.layer)
 			}
 			assertPlanted(t, res, planted)
 			if t.Failed() {

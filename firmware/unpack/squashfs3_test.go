@@ -2,7 +2,6 @@ package unpack
 
 import (
 	"bytes"
-	"compress/zlib"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,510 +18,6 @@ import (
 
 	"github.com/iotcop/iotcop/firmware/internal/imagetest"
 )
-
-// A small SquashFS 2.x/3.x writer for the tests: no Debian tool builds
-// these images any more. It is written from squashfs-tools'
-// squashfs_compat.h like the reader, but deliberately shares none of the
-// reader's code: every bit-packed structure is assembled with explicit
-// shifts per byte order (GCC fills bit-fields from the least significant
-// bit on little-endian machines and from the most significant bit on
-// big-endian ones), while the reader uses generic bit positions. The
-// hand-assembled hex fixtures in testdata/squashfs3 check both against the
-// documentation, so the two cannot share one misunderstanding unnoticed.
-
-type sqwOptions struct {
-	major, minor uint16
-	be           bool
-	// comp is "gzip" (zlib), "lzma" (lzma_alone with its size field, the
-	// Broadcom kernels' form) or "lzma-nosize" (props + stream, no size).
-	comp      string
-	blockSize int    // default 65536
-	magic     string // default "hsqs" / "sqsh" for the byte order
-	check     bool   // SQUASHFS_CHECK: marker byte after each metadata length
-	extended  bool   // type 8/9 inodes for directories and regular files
-	fragEach  bool   // one fragment block per file: a multi-block fragment table
-	rawMeta   bool   // metadata blocks stored uncompressed (for surgical corruption)
-	sparse    bool   // all-zero full blocks stored as sparse (size 0)
-}
-
-type sqwNode struct {
-	name     string
-	perm     uint16
-	kind     byte // 'd', 'f' or 'l'
-	data     []byte
-	link     string
-	children []*sqwNode
-	ino      uint32
-}
-
-// sqwTree reads the host folder dir into a tree, entries sorted by name.
-func sqwTree(t testing.TB, dir string) *sqwNode {
-	t.Helper()
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &sqwNode{name: filepath.Base(dir), perm: uint16(fi.Mode().Perm())}
-	switch {
-	case fi.IsDir():
-		n.kind = 'd'
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range ents {
-			n.children = append(n.children, sqwTree(t, filepath.Join(dir, e.Name())))
-		}
-	case fi.Mode()&fs.ModeSymlink != 0:
-		n.kind = 'l'
-		if n.link, err = os.Readlink(dir); err != nil {
-			t.Fatal(err)
-		}
-	default:
-		n.kind = 'f'
-		if n.data, err = os.ReadFile(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return n
-}
-
-type sqw struct {
-	t      testing.TB
-	o      sqwOptions
-	bo     binary.ByteOrder
-	img    []byte
-	frag   []byte      // pending fragment block
-	frags  [][2]uint64 // written fragments: start, size word
-	inodes sqwMeta
-	dirs   sqwMeta
-	count  uint32
-}
-
-// sqwMeta accumulates a metadata table: 8 KiB blocks, each compressed
-// unless that does not help, behind a 2-byte length (bit 15: stored).
-type sqwMeta struct {
-	w   *sqw
-	out []byte
-	cur []byte
-}
-
-// pos is where the next byte goes: the table-relative start of the block
-// being filled and the offset inside it.
-func (m *sqwMeta) pos() (uint64, int) { return uint64(len(m.out)), len(m.cur) }
-
-func (m *sqwMeta) write(b []byte) {
-	m.cur = append(m.cur, b...)
-	for len(m.cur) >= 8192 {
-		m.out = m.w.metaBlock(m.out, m.cur[:8192])
-		m.cur = append([]byte(nil), m.cur[8192:]...)
-	}
-}
-
-func (m *sqwMeta) finish() []byte {
-	if len(m.cur) > 0 {
-		m.out = m.w.metaBlock(m.out, m.cur)
-		m.cur = nil
-	}
-	return m.out
-}
-
-func (w *sqw) metaBlock(out, data []byte) []byte {
-	c := w.compress(data)
-	var hdr [2]byte
-	if w.o.rawMeta || len(c) >= len(data) {
-		c = data
-		w.bo.PutUint16(hdr[:], uint16(len(data))|0x8000)
-	} else {
-		w.bo.PutUint16(hdr[:], uint16(len(c)))
-	}
-	out = append(out, hdr[:]...)
-	if w.o.check {
-		out = append(out, 0xff) // SQUASHFS_MARKER_BYTE
-	}
-	return append(out, c...)
-}
-
-func (w *sqw) compress(data []byte) []byte {
-	var b bytes.Buffer
-	switch w.o.comp {
-	case "gzip":
-		zw, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
-		zw.Write(data)
-		if err := zw.Close(); err != nil {
-			w.t.Fatal(err)
-		}
-		return b.Bytes()
-	case "lzma", "lzma-nosize":
-		cfg := lzma.WriterConfig{Properties: &lzma.Properties{LC: 3, LP: 0, PB: 2}, DictCap: 1 << 16, Size: int64(len(data))}
-		zw, err := cfg.NewWriter(&b)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		zw.Write(data)
-		if err := zw.Close(); err != nil {
-			w.t.Fatal(err)
-		}
-		out := b.Bytes()
-		if w.o.comp == "lzma-nosize" {
-			out = append(out[:5:5], out[13:]...)
-		}
-		return out
-	}
-	w.t.Fatalf("compression %q", w.o.comp)
-	return nil
-}
-
-func (w *sqw) put16(v uint16) []byte { b := make([]byte, 2); w.bo.PutUint16(b, v); return b }
-func (w *sqw) put32(v uint32) []byte { b := make([]byte, 4); w.bo.PutUint32(b, v); return b }
-func (w *sqw) put64(v uint64) []byte { b := make([]byte, 8); w.bo.PutUint64(b, v); return b }
-
-// putN stores the low n bytes of v in the image's byte order: a bit-field
-// run of n*8 bits.
-func (w *sqw) putN(v uint64, n int) []byte {
-	b := w.put64(v)
-	if w.o.be {
-		return b[8-n:]
-	}
-	return b[:n]
-}
-
-// base is the header every inode starts with: inode_type:4 mode:12 uid:8
-// guid:8, and in 3.x mtime and inode_number.
-func (w *sqw) base(typ uint16, n *sqwNode) []byte {
-	const uid, guid = 0, 255 // uid table index 0; guid 255 = "same as uid"
-	var word uint32
-	if w.o.be {
-		word = uint32(typ)<<28 | uint32(n.perm)<<16 | uid<<8 | guid
-	} else {
-		word = uint32(typ) | uint32(n.perm)<<4 | uid<<16 | guid<<24
-	}
-	b := w.put32(word)
-	if w.o.major == 3 {
-		b = append(b, w.put32(1234567890)...) // mtime
-		b = append(b, w.put32(n.ino)...)
-	}
-	return b
-}
-
-// number assigns inode numbers children first, as mksquashfs does.
-func (w *sqw) number(n *sqwNode) {
-	for _, c := range n.children {
-		w.number(c)
-	}
-	w.count++
-	n.ino = w.count
-}
-
-// data writes a file's blocks (and queues its tail as a fragment) and
-// returns the start, the block size words, the fragment index and offset.
-func (w *sqw) data(b []byte) (start uint64, sizes []uint32, frag, off uint32) {
-	bs := w.o.blockSize
-	start, frag = uint64(len(w.img)), 0xffffffff
-	full := len(b) / bs * bs
-	for i := 0; i < full; i += bs {
-		blk := b[i : i+bs]
-		if w.o.sparse && bytes.Count(blk, []byte{0}) == bs {
-			sizes = append(sizes, 0)
-			continue
-		}
-		c := w.compress(blk)
-		if len(c) >= bs {
-			w.img = append(w.img, blk...)
-			sizes = append(sizes, uint32(bs)|1<<24)
-		} else {
-			w.img = append(w.img, c...)
-			sizes = append(sizes, uint32(len(c)))
-		}
-	}
-	if tail := b[full:]; len(tail) > 0 {
-		if len(w.frag)+len(tail) > bs {
-			w.flushFrag()
-		}
-		frag, off = uint32(len(w.frags)), uint32(len(w.frag))
-		w.frag = append(w.frag, tail...)
-		if w.o.fragEach {
-			w.flushFrag()
-		}
-	}
-	return start, sizes, frag, off
-}
-
-func (w *sqw) flushFrag() {
-	if len(w.frag) == 0 {
-		return
-	}
-	c := w.compress(w.frag)
-	size := uint64(len(c))
-	if len(c) >= len(w.frag) {
-		c, size = w.frag, uint64(len(w.frag))|1<<24
-	}
-	w.frags = append(w.frags, [2]uint64{uint64(len(w.img)), size})
-	w.img = append(w.img, c...)
-	w.frag = nil
-}
-
-type sqwEntry struct {
-	name string
-	ref  uint64 // inode block << 16 | offset
-	typ  uint16 // basic type for the entry
-	ino  uint32
-}
-
-// file, symlink and dir write an inode and return its entry.
-func (w *sqw) file(n *sqwNode) sqwEntry {
-	start, sizes, frag, off := w.data(n.data)
-	blk, o := w.inodes.pos()
-	size := uint64(len(n.data))
-	var b []byte
-	switch {
-	case w.o.major == 2:
-		b = append(w.base(2, n), w.put32(1234567890)...) // mtime
-		b = append(b, w.put32(uint32(start))...)
-		b = append(b, w.put32(frag)...)
-		b = append(b, w.put32(off)...)
-		b = append(b, w.put32(uint32(size))...)
-	case w.o.extended:
-		b = append(w.base(9, n), w.put32(1)...) // nlink
-		b = append(b, w.put64(start)...)
-		b = append(b, w.put32(frag)...)
-		b = append(b, w.put32(off)...)
-		b = append(b, w.put64(size)...)
-	default:
-		b = append(w.base(2, n), w.put64(start)...)
-		b = append(b, w.put32(frag)...)
-		b = append(b, w.put32(off)...)
-		b = append(b, w.put32(uint32(size))...)
-	}
-	for _, s := range sizes {
-		b = append(b, w.put32(s)...)
-	}
-	w.inodes.write(b)
-	return sqwEntry{n.name, blk<<16 | uint64(o), 2, n.ino}
-}
-
-func (w *sqw) symlink(n *sqwNode) sqwEntry {
-	blk, o := w.inodes.pos()
-	b := w.base(3, n)
-	if w.o.major == 3 {
-		b = append(b, w.put32(1)...) // nlink
-	}
-	b = append(b, w.put16(uint16(len(n.link)))...)
-	w.inodes.write(append(b, n.link...))
-	return sqwEntry{n.name, blk<<16 | uint64(o), 3, n.ino}
-}
-
-func (w *sqw) dir(n *sqwNode, parent uint32) sqwEntry {
-	var ents []sqwEntry
-	subdirs := 0
-	for _, c := range n.children {
-		switch c.kind {
-		case 'd':
-			ents = append(ents, w.dir(c, n.ino))
-			subdirs++
-		case 'l':
-			ents = append(ents, w.symlink(c))
-		default:
-			ents = append(ents, w.file(c))
-		}
-	}
-	// The listing: runs of entries whose inodes share a metadata block,
-	// at most 256 per header.
-	dblk, doff := w.dirs.pos()
-	listed := 0
-	for i := 0; i < len(ents); {
-		j := i + 1
-		for j < len(ents) && j-i < 256 && ents[j].ref>>16 == ents[i].ref>>16 {
-			j++
-		}
-		var h []byte
-		count, start := uint32(j-i-1), uint32(ents[i].ref>>16)
-		if w.o.major == 2 { // count:8 start_block:24
-			if w.o.be {
-				h = w.put32(count<<24 | start)
-			} else {
-				h = w.put32(count | start<<8)
-			}
-		} else { // count:8 start_block:32 inode_number:32
-			h = append([]byte{byte(count)}, w.put32(start)...)
-			h = append(h, w.put32(ents[i].ino)...)
-		}
-		w.dirs.write(h)
-		listed += len(h)
-		for _, e := range ents[i:j] {
-			off := uint16(e.ref & 0xffff)
-			var word uint16 // offset:13 type:3
-			if w.o.be {
-				word = off<<3 | e.typ
-			} else {
-				word = off | e.typ<<13
-			}
-			b := append(w.put16(word), byte(len(e.name)-1))
-			if w.o.major == 3 {
-				b = append(b, w.put16(uint16(int16(e.ino-ents[i].ino)))...)
-			}
-			b = append(b, e.name...)
-			w.dirs.write(b)
-			listed += len(b)
-		}
-		i = j
-	}
-	size := uint64(listed)
-	if w.o.major == 3 {
-		size += 3 // "." and ".."
-	}
-	blk, o := w.inodes.pos()
-	var b []byte
-	switch {
-	case w.o.major == 2 && !w.o.extended: // file_size:19 offset:13 mtime start_block:24
-		b = w.base(1, n)
-		if w.o.be {
-			b = append(b, w.put32(uint32(size)<<13|uint32(doff))...)
-		} else {
-			b = append(b, w.put32(uint32(size)|uint32(doff)<<19)...)
-		}
-		b = append(b, w.put32(1234567890)...)
-		b = append(b, w.putN(dblk, 3)...)
-	case w.o.major == 2: // file_size:27 offset:13 mtime start_block:24 i_count:16
-		b = w.base(8, n)
-		if w.o.be {
-			b = append(b, w.putN(size<<13|uint64(doff), 5)...)
-		} else {
-			b = append(b, w.putN(size|uint64(doff)<<27, 5)...)
-		}
-		b = append(b, w.put32(1234567890)...)
-		b = append(b, w.putN(dblk, 3)...)
-		b = append(b, w.put16(0)...)
-	case !w.o.extended: // nlink file_size:19 offset:13 start_block parent_inode
-		b = append(w.base(1, n), w.put32(uint32(2+subdirs))...)
-		if w.o.be {
-			b = append(b, w.put32(uint32(size)<<13|uint32(doff))...)
-		} else {
-			b = append(b, w.put32(uint32(size)|uint32(doff)<<19)...)
-		}
-		b = append(b, w.put32(uint32(dblk))...)
-		b = append(b, w.put32(parent)...)
-	default: // nlink file_size:27 offset:13 start_block i_count:16 parent_inode
-		b = append(w.base(8, n), w.put32(uint32(2+subdirs))...)
-		if w.o.be {
-			b = append(b, w.putN(size<<13|uint64(doff), 5)...)
-		} else {
-			b = append(b, w.putN(size|uint64(doff)<<27, 5)...)
-		}
-		b = append(b, w.put32(uint32(dblk))...)
-		b = append(b, w.put16(0)...)
-		b = append(b, w.put32(parent)...)
-	}
-	w.inodes.write(b)
-	return sqwEntry{n.name, blk<<16 | uint64(o), 1, n.ino}
-}
-
-// buildSquash3 builds a SquashFS 2.x/3.x image of the host folder root.
-func buildSquash3(t testing.TB, root string, o sqwOptions) []byte {
-	t.Helper()
-	if o.blockSize == 0 {
-		o.blockSize = 65536
-	}
-	w := &sqw{t: t, o: o, bo: binary.LittleEndian}
-	if o.be {
-		w.bo = binary.BigEndian
-	}
-	w.inodes.w, w.dirs.w = w, w
-	sbSize := 119 // sizeof(struct squashfs_super_block_3)
-	if o.major == 2 {
-		sbSize = 63
-	}
-	w.img = make([]byte, sbSize)
-	tree := sqwTree(t, root)
-	w.number(tree)
-	rootEnt := w.dir(tree, w.count+1)
-	w.flushFrag()
-
-	inodeTable := uint64(len(w.img))
-	w.img = append(w.img, w.inodes.finish()...)
-	dirTable := uint64(len(w.img))
-	w.img = append(w.img, w.dirs.finish()...)
-	// Fragment table: entries in 8 KiB metadata blocks, then the index of
-	// those blocks' positions.
-	var entries []byte
-	for _, f := range w.frags {
-		if o.major == 2 {
-			entries = append(entries, w.put32(uint32(f[0]))...)
-			entries = append(entries, w.put32(uint32(f[1]))...)
-		} else {
-			entries = append(entries, w.put64(f[0])...)
-			entries = append(entries, w.put32(uint32(f[1]))...)
-			entries = append(entries, w.put32(0)...) // pending
-		}
-	}
-	var index []byte
-	for i := 0; i < len(entries); i += 8192 {
-		pos := uint64(len(w.img))
-		if o.major == 2 {
-			index = append(index, w.put32(uint32(pos))...)
-		} else {
-			index = append(index, w.put64(pos)...)
-		}
-		w.img = w.metaBlock(w.img, entries[i:min(len(entries), i+8192)])
-	}
-	fragTable := uint64(len(w.img))
-	w.img = append(w.img, index...)
-	uidStart := uint64(len(w.img))
-	w.img = append(w.img, w.put32(0)...) // one uid: root
-	used := uint64(len(w.img))
-
-	// The superblock at the byte offsets of squashfs_super_block_3.
-	sb := w.img[:sbSize]
-	magic := o.magic
-	if magic == "" {
-		magic = map[bool]string{false: "hsqs", true: "sqsh"}[o.be]
-	}
-	copy(sb[0:], magic)
-	copy(sb[4:], w.put32(w.count))
-	if o.major == 2 {
-		copy(sb[8:], w.put32(uint32(used)))
-		copy(sb[12:], w.put32(uint32(uidStart)))
-		copy(sb[16:], w.put32(uint32(used))) // guid_start: no guids
-		copy(sb[20:], w.put32(uint32(inodeTable)))
-		copy(sb[24:], w.put32(uint32(dirTable)))
-	}
-	copy(sb[28:], w.put16(o.major))
-	copy(sb[30:], w.put16(o.minor))
-	copy(sb[32:], w.put16(uint16(o.blockSize))) // block_size_1 (0 for 64 KiB)
-	copy(sb[34:], w.put16(uint16(bitsLen(o.blockSize)-1)))
-	if o.check {
-		sb[36] = 1 << 2
-	}
-	sb[37], sb[38] = 1, 0 // no_uids, no_guids
-	copy(sb[39:], w.put32(1234567890))
-	copy(sb[43:], w.put64(rootEnt.ref))
-	copy(sb[51:], w.put32(uint32(o.blockSize)))
-	copy(sb[55:], w.put32(uint32(len(w.frags))))
-	if o.major == 2 {
-		copy(sb[59:], w.put32(uint32(fragTable)))
-	} else {
-		copy(sb[63:], w.put64(used))
-		copy(sb[71:], w.put64(uidStart))
-		copy(sb[79:], w.put64(used))
-		copy(sb[87:], w.put64(inodeTable))
-		copy(sb[95:], w.put64(dirTable))
-		copy(sb[103:], w.put64(fragTable))
-		copy(sb[111:], w.put64(^uint64(0))) // no export table
-	}
-	// mksquashfs pads the image to 4 KiB.
-	if r := len(w.img) % 4096; r != 0 {
-		w.img = append(w.img, make([]byte, 4096-r)...)
-	}
-	return w.img
-}
-
-func bitsLen(n int) int {
-	l := 0
-	for ; n > 0; n >>= 1 {
-		l++
-	}
-	return l
-}
 
 // assertSameTree checks that s holds exactly the entries of the host
 // folder root: same names, types, permissions, contents and link targets.
@@ -593,34 +88,34 @@ func TestSquashFS3And2(t *testing.T) {
 	root := sampleRoot(t)
 	for _, tc := range []struct {
 		name string
-		o    sqwOptions
+		o    imagetest.Squash3Options
 		comp string // expected compression info
 	}{
-		{"3.1 BE lzma (Broadcom)", sqwOptions{major: 3, minor: 1, be: true, comp: "lzma"}, "lzma"},
-		{"3.1 BE lzma without size field, qshs magic", sqwOptions{major: 3, minor: 1, be: true, comp: "lzma-nosize", magic: "qshs"}, "lzma"},
-		{"3.1 BE gzip", sqwOptions{major: 3, minor: 1, be: true, comp: "gzip"}, "gzip"},
-		{"3.1 BE gzip extended inodes, check data", sqwOptions{major: 3, minor: 1, be: true, comp: "gzip", extended: true, check: true}, "gzip"},
-		{"3.1 LE gzip 4K blocks", sqwOptions{major: 3, minor: 1, comp: "gzip", blockSize: 4096}, "gzip"},
-		{"3.1 LE lzma extended, shsq magic", sqwOptions{major: 3, minor: 1, comp: "lzma", extended: true, magic: "shsq"}, "lzma"},
-		{"3.0 BE gzip DD-WRT magic", sqwOptions{major: 3, minor: 0, be: true, comp: "gzip", magic: "tqsh"}, "gzip"},
-		{"2.1 BE gzip", sqwOptions{major: 2, minor: 1, be: true, comp: "gzip"}, "gzip"},
-		{"2.1 BE lzma extended dirs", sqwOptions{major: 2, minor: 1, be: true, comp: "lzma", extended: true}, "lzma"},
-		{"2.1 LE gzip 4K blocks", sqwOptions{major: 2, minor: 1, comp: "gzip", blockSize: 4096}, "gzip"},
-		{"2.0 LE gzip check data", sqwOptions{major: 2, minor: 0, comp: "gzip", check: true}, "gzip"},
+		{"3.1 BE lzma (Broadcom)", imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma"}, "lzma"},
+		{"3.1 BE lzma without size field, qshs magic", imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma-nosize", Magic: "qshs"}, "lzma"},
+		{"3.1 BE gzip", imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "gzip"}, "gzip"},
+		{"3.1 BE gzip extended inodes, check data", imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "gzip", Extended: true, Check: true}, "gzip"},
+		{"3.1 LE gzip 4K blocks", imagetest.Squash3Options{Major: 3, Minor: 1, Compression: "gzip", BlockSize: 4096}, "gzip"},
+		{"3.1 LE lzma extended, shsq magic", imagetest.Squash3Options{Major: 3, Minor: 1, Compression: "lzma", Extended: true, Magic: "shsq"}, "lzma"},
+		{"3.0 BE gzip DD-WRT magic", imagetest.Squash3Options{Major: 3, Minor: 0, BigEndian: true, Compression: "gzip", Magic: "tqsh"}, "gzip"},
+		{"2.1 BE gzip", imagetest.Squash3Options{Major: 2, Minor: 1, BigEndian: true, Compression: "gzip"}, "gzip"},
+		{"2.1 BE lzma extended dirs", imagetest.Squash3Options{Major: 2, Minor: 1, BigEndian: true, Compression: "lzma", Extended: true}, "lzma"},
+		{"2.1 LE gzip 4K blocks", imagetest.Squash3Options{Major: 2, Minor: 1, Compression: "gzip", BlockSize: 4096}, "gzip"},
+		{"2.0 LE gzip check data", imagetest.Squash3Options{Major: 2, Minor: 0, Compression: "gzip", Check: true}, "gzip"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			img := buildSquash3(t, root, tc.o)
+			img := imagetest.Squashfs3(t, root, tc.o)
 			sb, _, err := parseSuperblock(img)
 			if err != nil {
 				t.Fatal(err)
 			}
 			l := sq3Layer(t, img)
-			endian := map[bool]string{false: "little", true: "big"}[tc.o.be]
-			if l.Info["version"] != fmt.Sprintf("%d.%d", tc.o.major, tc.o.minor) || l.Info["endian"] != endian || l.Info["compression"] != tc.comp {
+			endian := map[bool]string{false: "little", true: "big"}[tc.o.BigEndian]
+			if l.Info["version"] != fmt.Sprintf("%d.%d", tc.o.Major, tc.o.Minor) || l.Info["endian"] != endian || l.Info["compression"] != tc.comp {
 				t.Errorf("layer info %v", l.Info)
 			}
-			if vendor := map[string]string{"qshs": "broadcom", "shsq": "broadcom", "tqsh": "dd-wrt"}[tc.o.magic]; l.Info["magic"] != vendor {
+			if vendor := map[string]string{"qshs": "broadcom", "shsq": "broadcom", "tqsh": "dd-wrt"}[tc.o.Magic]; l.Info["magic"] != vendor {
 				t.Errorf("magic info %q, want %q", l.Info["magic"], vendor)
 			}
 			if l.Offset != 0 || l.Size != int64(sb.bytesUsed) {
@@ -649,16 +144,16 @@ func TestSquashFS3ManyEntries(t *testing.T) {
 	}
 	entries["zeros"] = imagetest.Entry{Content: string(make([]byte, 3*4096)) + "end"}
 	root := imagetest.Rootfs(t, entries)
-	for _, o := range []sqwOptions{
-		{major: 3, minor: 1, be: true, comp: "gzip", fragEach: true, blockSize: 4096, sparse: true},
-		{major: 2, minor: 1, comp: "gzip", fragEach: true, blockSize: 4096},
+	for _, o := range []imagetest.Squash3Options{
+		{Major: 3, Minor: 1, BigEndian: true, Compression: "gzip", FragmentEach: true, BlockSize: 4096, Sparse: true},
+		{Major: 2, Minor: 1, Compression: "gzip", FragmentEach: true, BlockSize: 4096},
 	} {
-		img := buildSquash3(t, root, o)
+		img := imagetest.Squashfs3(t, root, o)
 		sb, bo, err := parseSuperblock(img)
 		if err != nil {
 			t.Fatal(err)
 		}
-		entry := map[uint16]uint32{2: 8, 3: 16}[o.major]
+		entry := map[uint16]uint32{2: 8, 3: 16}[o.Major]
 		firstInodeBlock := 2 + uint64(bo.Uint16(img[sb.inodeTable:])&0x7fff)
 		if sb.fragCount <= 8192/entry || sb.inodeTable+firstInodeBlock >= sb.dirTable {
 			t.Fatalf("%d fragments, first inode block of %d bytes: the tables fit one block", sb.fragCount, firstInodeBlock)
@@ -676,7 +171,7 @@ func TestSquashFS3InVendorImage(t *testing.T) {
 	// and /etc/shadow with a known hash.
 	root := sampleRoot(t)
 	kernel := imagetest.UImage(t, bytes.Repeat([]byte("Linux version 2.6.21.5 (broadcom) #1\n"), 500), "kernel", "none", "Linux-2.6.21.5")
-	img := imagetest.Concat(0x10000, kernel, buildSquash3(t, root, sqwOptions{major: 3, minor: 1, be: true, comp: "lzma"}))
+	img := imagetest.Concat(0x10000, kernel, imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma"}))
 	tree := unpackBytes(t, img, Options{})
 	l := findLayer(tree, "squashfs")
 	if l == nil || l.Status != StatusUnpacked || l.Offset != 0x10000 {
@@ -797,7 +292,7 @@ func TestSquashFS3Hostile(t *testing.T) {
 	// fragments, relative and absolute symlinks, an empty file and folder,
 	// and /etc/shadow with a known hash.
 	root := sampleRoot(t)
-	raw := buildSquash3(t, root, sqwOptions{major: 3, minor: 1, be: true, comp: "gzip", rawMeta: true})
+	raw := imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 1, BigEndian: true, Compression: "gzip", RawMetadata: true})
 	sb, bo, err := parseSuperblock(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -812,8 +307,8 @@ func TestSquashFS3Hostile(t *testing.T) {
 		return l
 	}
 	t.Run("truncated", func(t *testing.T) {
-		for _, o := range []sqwOptions{{major: 3, minor: 1, be: true, comp: "lzma"}, {major: 2, minor: 1, comp: "gzip"}} {
-			img := buildSquash3(t, root, o)
+		for _, o := range []imagetest.Squash3Options{{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma"}, {Major: 2, Minor: 1, Compression: "gzip"}} {
+			img := imagetest.Squashfs3(t, root, o)
 			sb, _, err := parseSuperblock(img)
 			if err != nil {
 				t.Fatal(err)
@@ -831,7 +326,7 @@ func TestSquashFS3Hostile(t *testing.T) {
 		bad[at] |= 0xf0                               // big-endian: inode_type is the top nibble
 		failed(t, bad, "unknown type 15")
 		// A compressed inode table with garbage in it.
-		gz := buildSquash3(t, root, sqwOptions{major: 3, minor: 1, comp: "gzip"})
+		gz := imagetest.Squashfs3(t, root, imagetest.Squash3Options{Major: 3, Minor: 1, Compression: "gzip"})
 		gsb, _, _ := parseSuperblock(gz)
 		for i := gsb.inodeTable + 4; i < gsb.dirTable-2; i++ {
 			gz[i] ^= 0xa5
@@ -915,14 +410,14 @@ func fuzzSeedsSquash3(f *testing.F) [][]byte {
 		"bin/big":    {Content: strings.Repeat("0123456789abcdef", 600)},
 	})
 	var seeds [][]byte
-	for _, o := range []sqwOptions{
-		{major: 3, minor: 1, be: true, comp: "lzma", blockSize: 4096},
-		{major: 3, minor: 1, comp: "gzip", blockSize: 4096, extended: true},
-		{major: 3, minor: 1, be: true, comp: "gzip", rawMeta: true, check: true, blockSize: 4096},
-		{major: 2, minor: 1, be: true, comp: "gzip", blockSize: 4096},
-		{major: 2, minor: 0, comp: "lzma-nosize", rawMeta: true, blockSize: 4096},
+	for _, o := range []imagetest.Squash3Options{
+		{Major: 3, Minor: 1, BigEndian: true, Compression: "lzma", BlockSize: 4096},
+		{Major: 3, Minor: 1, Compression: "gzip", BlockSize: 4096, Extended: true},
+		{Major: 3, Minor: 1, BigEndian: true, Compression: "gzip", RawMetadata: true, Check: true, BlockSize: 4096},
+		{Major: 2, Minor: 1, BigEndian: true, Compression: "gzip", BlockSize: 4096},
+		{Major: 2, Minor: 0, Compression: "lzma-nosize", RawMetadata: true, BlockSize: 4096},
 	} {
-		img := buildSquash3(f, root, o)
+		img := imagetest.Squashfs3(f, root, o)
 		seeds = append(seeds, bytes.TrimRight(img, "\x00"))
 	}
 	return seeds
