@@ -110,13 +110,37 @@ func (s *Server) apiOverview(w http.ResponseWriter, r *http.Request, _ principal
 	writeJSON(w, http.StatusOK, o)
 }
 
+// maxDevicePage bounds ?limit= of the device list.
+const maxDevicePage = 10000
+
 func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request, _ principal) {
-	ds, err := s.st.Devices(r.Context())
+	// Without ?limit the whole inventory, as always; with it a page, and
+	// "next" (when there may be more) is the ?after= of the following one.
+	q := r.URL.Query()
+	if q.Get("limit") == "" {
+		ds, err := s.st.Devices(r.Context())
+		if err != nil {
+			s.internal(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"devices": ds})
+		return
+	}
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit < 1 || limit > maxDevicePage {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d", maxDevicePage))
+		return
+	}
+	ds, err := s.st.DevicePage(r.Context(), q.Get("after"), limit)
 	if err != nil {
 		s.internal(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"devices": ds})
+	out := map[string]any{"devices": ds}
+	if len(ds) == limit {
+		out["next"] = ds[len(ds)-1].Address
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // DeviceDetail is the answer of GET /api/v1/devices/{address}.

@@ -60,13 +60,22 @@ func (s *Server) overviewPage(w http.ResponseWriter, r *http.Request, p principa
 		"Severities": []string{"critical", "high", "medium", "low", "info"}})
 }
 
+// devicesPerPage is how many devices the inventory page shows at once.
+const devicesPerPage = 500
+
 func (s *Server) devicesPage(w http.ResponseWriter, r *http.Request, p principal) {
-	ds, err := s.st.Devices(r.Context())
+	after := r.URL.Query().Get("after")
+	ds, err := s.st.DevicePage(r.Context(), after, devicesPerPage+1)
 	if err != nil {
 		s.pageError(w, r, p, http.StatusInternalServerError, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "devices", p, map[string]any{"Devices": ds})
+	next := ""
+	if len(ds) > devicesPerPage {
+		ds = ds[:devicesPerPage]
+		next = ds[len(ds)-1].Address
+	}
+	s.render(w, r, http.StatusOK, "devices", p, map[string]any{"Devices": ds, "After": after, "Next": next})
 }
 
 func (s *Server) devicePage(w http.ResponseWriter, r *http.Request, p principal) {

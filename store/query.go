@@ -29,12 +29,22 @@ type Device struct {
 
 // Devices lists the inventory, by address.
 func (s *Store) Devices(ctx context.Context) ([]Device, error) {
-	return s.devices(ctx, "")
+	return s.devices(ctx, "", "", 0)
+}
+
+// DevicePage lists at most limit devices whose address sorts after
+// after, by address: the inventory a page at a time (keyset pagination,
+// so a page costs the same however far into a large fleet it is).
+func (s *Store) DevicePage(ctx context.Context, after string, limit int) ([]Device, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("list devices: page size %d must be positive", limit)
+	}
+	return s.devices(ctx, "", after, limit)
 }
 
 // Device returns one device.
 func (s *Store) Device(ctx context.Context, addr string) (Device, error) {
-	ds, err := s.devices(ctx, addr)
+	ds, err := s.devices(ctx, addr, "", 0)
 	if err != nil {
 		return Device{}, err
 	}
@@ -44,17 +54,25 @@ func (s *Store) Device(ctx context.Context, addr string) (Device, error) {
 	return ds[0], nil
 }
 
-func (s *Store) devices(ctx context.Context, addr string) ([]Device, error) {
+func (s *Store) devices(ctx context.Context, addr, after string, limit int) ([]Device, error) {
 	q := `SELECT d.address, d.vendor, d.model, d.firmware, d.first_seen, d.last_seen,
 		(SELECT COUNT(*) FROM device_reports dr WHERE dr.device = d.address),
 		(SELECT COUNT(*) FROM findings f WHERE f.device = d.address AND f.report_id = d.latest_report)
 		FROM devices d`
 	var args []any
-	if addr != "" {
+	switch {
+	case addr != "":
 		q += " WHERE d.address = ?"
 		args = append(args, addr)
+	case after != "":
+		q += " WHERE d.address > ?"
+		args = append(args, after)
 	}
 	q += " ORDER BY d.address"
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit)
+	}
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
