@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -372,6 +373,16 @@ func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, er
 			return err
 		}
 		for _, sc := range due {
+			// A schedule runs with its creator's authority: not once
+			// that account is disabled, deleted or no longer an operator.
+			ok, err := q.st.MayStartScans(ctx, sc.CreatedBy)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				audit = append(audit, fmt.Sprintf("skipped schedule %d %q: its creator %s may no longer start scans", sc.ID, sc.Name, sc.CreatedBy))
+				continue
+			}
 			var req ScanRequest
 			if err := json.Unmarshal(sc.Request, &req); err != nil {
 				return fmt.Errorf("schedule %d: %w", sc.ID, err)
@@ -396,7 +407,11 @@ func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, er
 		return nil, err
 	}
 	for _, detail := range audit {
-		if err := q.st.Audit(ctx, "scheduler", "scan-start", detail, ""); err != nil {
+		action := "scan-start"
+		if strings.HasPrefix(detail, "skipped ") {
+			action = "schedule-skipped"
+		}
+		if err := q.st.Audit(ctx, "scheduler", action, detail, ""); err != nil {
 			q.cfg.Logger.Error("audit scheduled scan", "err", err)
 		}
 	}

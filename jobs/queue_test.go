@@ -347,7 +347,23 @@ func TestSchedules(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Stop(context.Background())
+			const pw = "a long enough password 1"
+			if _, err := st.CreateUser(context.Background(), "op", store.RoleOperator, pw); err != nil {
+				t.Fatal(err)
+			}
+			gone, err := st.CreateUser(context.Background(), "gone", store.RoleOperator, pw)
+			if err != nil {
+				t.Fatal(err)
+			}
 			now := time.Date(2026, 11, 26, 10, 0, 0, 0, time.UTC)
+			// A due schedule whose creator is disabled does not run.
+			if _, err := st.CreateSchedule(context.Background(), store.Schedule{Name: "orphan", Targets: "127.77.0.1",
+				Every: time.Hour, NextRun: now.Add(-time.Minute), CreatedBy: "gone"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetUserDisabled(context.Background(), gone.ID, true); err != nil {
+				t.Fatal(err)
+			}
 			due, err := st.CreateSchedule(context.Background(), store.Schedule{Name: "nightly", Targets: "127.77.0.1-127.77.0.9",
 				Request: []byte(`{"ports":"80"}`), Every: time.Hour, NextRun: now.Add(-time.Minute), CreatedBy: "op"})
 			if err != nil {
@@ -366,8 +382,13 @@ func TestSchedules(t *testing.T) {
 				t.Fatalf("scheduled scan = %+v, %v", sc, err)
 			}
 			log, err := st.AuditLog(context.Background(), 10)
-			if err != nil || len(log) != 1 || log[0].Actor != "scheduler" || log[0].Action != "scan-start" || !strings.Contains(log[0].Detail, "nightly") {
-				t.Fatalf("audit log after a scheduled run = %+v, %v", log, err)
+			var startedEntry, skipped bool
+			for _, e := range log {
+				startedEntry = startedEntry || (e.Actor == "scheduler" && e.Action == "scan-start" && strings.Contains(e.Detail, "nightly"))
+				skipped = skipped || (e.Actor == "scheduler" && e.Action == "schedule-skipped" && strings.Contains(e.Detail, "orphan"))
+			}
+			if err != nil || !startedEntry || !skipped {
+				t.Fatalf("audit log after a scheduled run = %+v, %v; want the run and the skipped orphan", log, err)
 			}
 			if again, err := q.RunDueSchedules(context.Background(), now); err != nil || len(again) != 0 {
 				t.Fatalf("second run at the same time started %v, %v", again, err)

@@ -165,6 +165,20 @@ func (s *Store) userWithHash(ctx context.Context, where string, arg any) (User, 
 	return u, hash, nil
 }
 
+// MayStartScans says whether the account called name exists, is enabled
+// and has a role that starts scans (operator or admin): what a schedule
+// made by that account needs to keep running.
+func (s *Store) MayStartScans(ctx context.Context, name string) (bool, error) {
+	u, _, err := s.userWithHash(ctx, "name = ?", name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !u.Disabled && (u.Role == RoleOperator || u.Role == RoleAdmin), nil
+}
+
 // User returns one account (disabled or not), or ErrNotFound.
 func (s *Store) User(ctx context.Context, id int64) (User, error) {
 	u, _, err := s.userWithHash(ctx, "id = ?", id)
