@@ -17,7 +17,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -132,11 +131,16 @@ func Open(ctx context.Context, st *store.Store, cfg Config) (*Queue, error) {
 	var driver riverdriver.Driver[*sql.Tx]
 	switch st.Dialect() {
 	case store.Postgres:
-		pool, err := pgxpool.New(ctx, st.URL())
+		pcfg, err := pgxpool.ParseConfig(st.URL())
+		if err != nil {
+			return nil, fmt.Errorf("job queue: listener: %w", err)
+		}
+		// LISTEN holds one connection; the pool needs no more.
+		pcfg.MaxConns, pcfg.MinConns = 2, 0
+		pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 		if err != nil {
 			return nil, fmt.Errorf("job queue: connect listener: %w", err)
 		}
-		pool.Config().MaxConns = 2
 		q.listener = pool
 		driver = riverdatabasesql.NewWithPgxListener(st.DB().DB, pool)
 		q.complete = completeWith[*riverdatabasesql.Driver]
@@ -471,7 +475,7 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 	// machine will send packets to.
 	set, err := parseShard(ctx, a.Targets, q.cfg.AllowPublic)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
+		return q.giveUp(ctx, a.ScanID, fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
 	// Live progress: the scanner counts hosts as they finish; a ticker
 	// writes the count now and then (not per host: shards run in parallel
@@ -479,7 +483,7 @@ func (w *shardWorker) Work(ctx context.Context, job *river.Job[ShardArgs]) error
 	var done atomic.Uint64
 	sc, checksRun, err := a.Request.scanner(q.cfg.Version, func(d, _ uint64) { done.Store(d) })
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
+		return q.giveUp(ctx, a.ScanID, fmt.Errorf("shard %d of scan %d: %w", a.Shard, a.ScanID, err))
 	}
 	q.cfg.Logger.Info("scanning shard", "scan", a.ScanID, "shard", a.Shard, "hosts", a.Hosts, "attempt", job.Attempt)
 	stopProgress := q.reportProgress(ctx, a.ScanID, a.Shard, &done)
@@ -534,7 +538,7 @@ func (w *firmwareWorker) Work(ctx context.Context, job *river.Job[FirmwareArgs])
 	}
 	up, body, err := q.st.UploadBody(ctx, a.UploadID)
 	if err != nil {
-		return river.JobCancel(err)
+		return q.giveUp(ctx, a.ScanID, err)
 	}
 	// The analysis reads a file; it lives only as long as the job.
 	dir, err := os.MkdirTemp("", "iotcop-fw-")
@@ -549,7 +553,7 @@ func (w *firmwareWorker) Work(ctx context.Context, job *river.Job[FirmwareArgs])
 	started := time.Now().UTC()
 	res, err := firmware.Analyze(ctx, path, firmware.Options{})
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("analyse %s: %w", up.Name, err))
+		return q.giveUp(ctx, a.ScanID, fmt.Errorf("analyse %s: %w", up.Name, err))
 	}
 	rep := &finding.Report{Schema: finding.SchemaV1, Tool: finding.Tool{Name: "iotcop", Version: q.cfg.Version},
 		StartedAt: started, FinishedAt: time.Now().UTC()}
@@ -577,13 +581,23 @@ func (w *tickWorker) Work(ctx context.Context, _ *river.Job[TickArgs]) error {
 	return err
 }
 
+// giveUp ends a job that no retry can help (a target this worker refuses,
+// an image that cannot be read): its scan is marked failed with the reason
+// and the job cancelled. River does not call the error handler for a
+// cancelled job, so the scan is marked here.
+func (q *Queue) giveUp(ctx context.Context, scanID int64, err error) error {
+	if ferr := q.st.FailScan(context.WithoutCancel(ctx), scanID, err.Error()); ferr != nil {
+		q.cfg.Logger.Error("record failed scan", "scan", scanID, "err", ferr)
+	}
+	return river.JobCancel(err)
+}
+
 // errorHandler marks a scan failed when one of its jobs gives up for good.
 type errorHandler struct{ q *Queue }
 
 func (h errorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
 	h.q.cfg.Logger.Warn("job failed", "kind", job.Kind, "id", job.ID, "attempt", job.Attempt, "err", err)
-	var cancelled *river.JobCancelError
-	if job.Attempt >= job.MaxAttempts || errors.As(err, &cancelled) {
+	if job.Attempt >= job.MaxAttempts {
 		h.fail(ctx, job, err)
 	}
 	return nil

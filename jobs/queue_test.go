@@ -457,3 +457,28 @@ func TestLiveProgressInsideAShard(t *testing.T) {
 		t.Fatalf("finished scan = %+v, want %d hosts done once", sc, len(devs))
 	}
 }
+
+// TestWorkerRefusesPublicTargets: a server policy may allow public
+// networks, but a worker without --allow-public refuses to scan them: the
+// shard is cancelled before any packet is sent and the scan fails, saying
+// why.
+func TestWorkerRefusesPublicTargets(t *testing.T) {
+	st, err := store.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	scope, err := ParseScope([]string{"192.0.2.0/24"}) // TEST-NET-1: public, never routed
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := openQueue(t, st, Config{Workers: 1, PollInterval: 50 * time.Millisecond, Scope: scope})
+	sc, err := q.SubmitScan(context.Background(), ScanRequest{Targets: "192.0.2.1-192.0.2.3", Ports: "80"}, "ops")
+	if err != nil {
+		t.Fatalf("the server's policy allows the range: %v", err)
+	}
+	sc = waitScan(t, st, sc.ID)
+	if sc.Status != store.ScanFailed || !strings.Contains(sc.Error, "outside private and loopback") || sc.ShardsDone != 0 {
+		t.Fatalf("scan = %+v, want failed by the worker's scope rule", sc)
+	}
+}
