@@ -107,11 +107,7 @@ func (s *Server) revokeToken(r *http.Request, p principal) (int, error) {
 func (s *Server) apiRevokeToken(w http.ResponseWriter, r *http.Request, p principal) {
 	code, err := s.revokeToken(r, p)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	w.WriteHeader(code)

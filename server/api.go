@@ -236,11 +236,7 @@ func diffIDs(r *http.Request, hist []store.HistoryEntry) (int64, int64, error) {
 func (s *Server) apiDiff(w http.ResponseWriter, r *http.Request, p principal) {
 	d, code, err := s.deviceDiff(r, r.PathValue("address"), p)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
@@ -361,6 +357,17 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request, p princi
 func (s *Server) internal(w http.ResponseWriter, err error) {
 	s.log.Error("internal error", "err", err)
 	writeError(w, http.StatusInternalServerError, "internal error")
+}
+
+// fail answers an API request that failed with code: the error's text for
+// the client's own mistakes, and for a server fault only "internal error"
+// (the cause goes to the log, not to the client).
+func (s *Server) fail(w http.ResponseWriter, code int, err error) {
+	if code == http.StatusInternalServerError {
+		s.internal(w, err)
+		return
+	}
+	writeError(w, code, err.Error())
 }
 
 // formatEvidence renders evidence as "key: value" lines, keys sorted.

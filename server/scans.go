@@ -317,11 +317,7 @@ func (s *Server) apiStartScan(w http.ResponseWriter, r *http.Request, p principa
 func (s *Server) apiScan(w http.ResponseWriter, r *http.Request, _ principal) {
 	sc, code, err := s.scanByPath(r)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, sc)
@@ -338,11 +334,7 @@ type ScanFindings struct {
 func (s *Server) apiScanFindings(w http.ResponseWriter, r *http.Request, p principal) {
 	sc, code, err := s.scanByPath(r)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	fs, truncated, err := s.scanFindings(r.Context(), sc, p)
@@ -404,11 +396,7 @@ func (s *Server) apiCreateSchedule(w http.ResponseWriter, r *http.Request, p pri
 	}
 	sc, code, err := s.createSchedule(r, p, req)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	writeJSON(w, code, sc)
@@ -417,11 +405,7 @@ func (s *Server) apiCreateSchedule(w http.ResponseWriter, r *http.Request, p pri
 func (s *Server) apiDeleteSchedule(w http.ResponseWriter, r *http.Request, p principal) {
 	code, err := s.deleteSchedule(r, p)
 	if err != nil {
-		if code == http.StatusInternalServerError {
-			s.internal(w, err)
-			return
-		}
-		writeError(w, code, err.Error())
+		s.fail(w, code, err)
 		return
 	}
 	w.WriteHeader(code)
