@@ -21,13 +21,7 @@ import (
 
 var pg = pgtest.NewShared()
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := pg.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pg.RunTests(m)) }
 
 // backends opens an empty store on each database the service supports.
 func backends(t *testing.T) map[string]func(t *testing.T) *store.Store {

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,13 +12,7 @@ import (
 // by the first test that asks for it; each test gets a database of its own.
 var pg = pgtest.NewShared()
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := pg.Close(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(pg.RunTests(m)) }
 
 // backend is one database a Store runs on, as the tests see it.
 type backend struct {

@@ -189,6 +189,16 @@ func (sh *Shared) Get(t daemontest.TB) *Server {
 	return sh.srv
 }
 
+// RunTests runs a package's tests (m is its *testing.M) and then stops the
+// shared server, for TestMain: os.Exit(pg.RunTests(m)).
+func (sh *Shared) RunTests(m interface{ Run() int }) int {
+	code := m.Run()
+	if err := sh.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	return code
+}
+
 // Close stops the shared server if Get started it.
 func (sh *Shared) Close() error {
 	sh.once.Do(func() { sh.err = errors.New("pgtest: shared server used after Close") })
