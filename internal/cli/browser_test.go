@@ -158,15 +158,31 @@ func TestDashboardInBrowser(t *testing.T) {
 	devs := l.Devices()
 	targets := devs[0].Address + "-" + devs[len(devs)-1].Address
 
-	// `iotcop serve` in-process, plain HTTP on loopback.
+	// `iotcop serve` in-process, plain HTTP on loopback, working no jobs
+	// itself: an `iotcop worker` on the same database starts once the first
+	// scan's page is open, so the page is seen queued and then filling in.
+	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errb := &syncBuffer{}, &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"serve", "--db", t.TempDir(), "--listen", daemontest.Addr() + ":0", "--no-tls",
-			"--shard-size", "2"}, strings.NewReader(""), out, errb)
+		done <- Run(ctx, []string{"serve", "--db", data, "--listen", daemontest.Addr() + ":0", "--no-tls",
+			"--shard-size", "2", "--workers", "0"}, strings.NewReader(""), out, errb)
 	}()
 	defer func() { cancel(); <-done }()
+	workerDone := make(chan int, 1)
+	startWorker := func() {
+		go func() {
+			workerDone <- Run(ctx, []string{"worker", "--db", data, "--workers", "2"}, strings.NewReader(""), &syncBuffer{}, &syncBuffer{})
+		}()
+	}
+	workerStarted := false
+	defer func() {
+		cancel()
+		if workerStarted {
+			<-workerDone
+		}
+	}()
 	var base string
 	for deadline := time.Now().Add(30 * time.Second); base == ""; time.Sleep(20 * time.Millisecond) {
 		if m := plainServingLine.FindStringSubmatch(out.String()); m != nil {
@@ -201,6 +217,16 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatalf("scan page without data-scan-id (%q)", idAttr)
 		}
+		if !workerStarted {
+			// Nobody works the queue yet: the page opens on a queued scan
+			// with no findings, and everything after comes live.
+			if st := b.attr("scan", "data-status"); st != "queued" || b.count("table#scan-findings tr.finding") != 0 {
+				t.Fatalf("before any worker the scan page shows %q with %d findings", st, b.count("table#scan-findings tr.finding"))
+			}
+			b.screenshot(shot + "-queued")
+			workerStarted = true
+			startWorker()
+		}
 		// The page refreshes itself until the scan finishes; no reload here.
 		b.do(chromedp.WaitVisible(chromedp.CSS(`#scan[data-live="finished"]`)))
 		b.screenshot(shot + "-finished")
@@ -210,8 +236,8 @@ func TestDashboardInBrowser(t *testing.T) {
 	if st := b.text("scan-status"); st != "done" {
 		t.Fatalf("first scan status %q", st)
 	}
-	// Findings appeared on the page without a reload: the default
-	// password on exactly the even devices.
+	// Findings appeared on the page without a reload (it opened empty):
+	// the default password on exactly the even devices.
 	rows := b.count("table#scan-findings tr.finding")
 	if rows != 3 {
 		t.Fatalf("first scan shows %d findings, want 3 (the even devices' admin/admin)", rows)
