@@ -332,7 +332,11 @@ func (q *Queue) submitScanTx(ctx context.Context, tx *store.Tx, req ScanRequest,
 	}
 	params := make([]river.InsertManyParams, len(parts))
 	for i, p := range parts {
-		n, _ := countAddrs(p)
+		// shards fills every shard but the last with ShardSize addresses.
+		n := q.cfg.ShardSize
+		if i == len(parts)-1 {
+			n = hosts - q.cfg.ShardSize*(len(parts)-1)
+		}
 		params[i] = river.InsertManyParams{Args: ShardArgs{ScanID: id, Shard: i, Targets: p, Hosts: n, Request: req, By: by}}
 	}
 	if _, err := q.client.InsertManyTx(ctx, tx.Tx, params); err != nil {

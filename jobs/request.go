@@ -99,7 +99,7 @@ var ErrOutOfPolicy = errors.New("outside the scan scope this server allows")
 // permits reports whether the whole range lies inside the policy.
 func (s Scope) permits(r target.Range) bool {
 	if len(s.Allow) == 0 {
-		return target.InScope(r.From) && target.InScope(r.To) && sameScopePrefix(r)
+		return r.InScope()
 	}
 	for _, p := range s.Allow {
 		if p.Contains(r.From.Unmap()) && p.Contains(r.To.Unmap()) {
@@ -107,13 +107,6 @@ func (s Scope) permits(r target.Range) bool {
 		}
 	}
 	return false
-}
-
-// sameScopePrefix is target's own rule: a range must not straddle from one
-// private block into public space between them.
-func sameScopePrefix(r target.Range) bool {
-	_, err := (target.Parser{}).Parse(context.Background(), r.From.String()+"-"+r.To.String())
-	return err == nil
 }
 
 // build parses the request's targets under the policy.
@@ -227,13 +220,4 @@ func shards(set target.Set, size, max int) ([][]string, int, error) {
 // process's own scope rule.
 func parseShard(ctx context.Context, ranges []string, allowPublic bool) (target.Set, error) {
 	return target.Parser{AllowPublic: allowPublic, Resolver: noResolver{}}.Build(ctx, ranges, nil)
-}
-
-// countAddrs counts the addresses of a shard's ranges.
-func countAddrs(ranges []string) (int, error) {
-	set, err := target.Parser{AllowPublic: true, Resolver: noResolver{}}.Build(context.Background(), ranges, nil)
-	if err != nil {
-		return 0, err
-	}
-	return int(set.Size()), nil
 }

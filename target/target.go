@@ -199,6 +199,10 @@ func InScope(a netip.Addr) bool {
 	return false
 }
 
+// InScope reports whether the whole range lies in one private or loopback
+// block (the rule Parse applies unless AllowPublic is set).
+func (r Range) InScope() bool { return checkScope(r) == nil }
+
 // checkScope requires both ends of r to sit in the same in-scope prefix,
 // which for contiguous prefixes means the whole range is in scope.
 func checkScope(r Range) error {

@@ -147,3 +147,25 @@ func TestReadFile(t *testing.T) {
 		t.Fatal("want error for missing file")
 	}
 }
+
+func TestRangeInScope(t *testing.T) {
+	tests := []struct {
+		spec string
+		want bool
+	}{
+		{"10.0.0.1-10.0.0.5", true},
+		{"127.77.0.250-127.78.0.2", true},
+		{"10.255.255.250-11.0.0.2", false}, // runs out of 10/8 into public space
+		{"8.8.8.8", false},
+		{"::1", true},
+	}
+	for _, tc := range tests {
+		rs, err := Parser{AllowPublic: true}.Parse(context.Background(), tc.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rs[0].InScope(); got != tc.want {
+			t.Errorf("%s: InScope = %v, want %v", tc.spec, got, tc.want)
+		}
+	}
+}
