@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -373,7 +372,8 @@ func (q *Queue) SubmitFirmware(ctx context.Context, name string, body []byte, by
 // never start one twice. It returns the scans started.
 func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, error) {
 	var started []int64
-	var audit []string
+	type entry struct{ action, detail string }
+	var audit []entry
 	err := q.st.InTx(ctx, func(tx *store.Tx) error {
 		started, audit = nil, nil
 		due, err := q.st.DueSchedulesTx(ctx, tx, now)
@@ -388,7 +388,7 @@ func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, er
 				return err
 			}
 			if !ok {
-				audit = append(audit, fmt.Sprintf("skipped schedule %d %q: its creator %s may no longer start scans", sc.ID, sc.Name, sc.CreatedBy))
+				audit = append(audit, entry{"schedule-skipped", fmt.Sprintf("skipped schedule %d %q: its creator %s may no longer start scans", sc.ID, sc.Name, sc.CreatedBy)})
 				continue
 			}
 			var req ScanRequest
@@ -407,19 +407,15 @@ func (q *Queue) RunDueSchedules(ctx context.Context, now time.Time) ([]int64, er
 				return err
 			}
 			started = append(started, id)
-			audit = append(audit, fmt.Sprintf("scan %d of %s by schedule %d %q of %s", id, sc.Targets, sc.ID, sc.Name, sc.CreatedBy))
+			audit = append(audit, entry{"scan-start", fmt.Sprintf("scan %d of %s by schedule %d %q of %s", id, sc.Targets, sc.ID, sc.Name, sc.CreatedBy)})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, detail := range audit {
-		action := "scan-start"
-		if strings.HasPrefix(detail, "skipped ") {
-			action = "schedule-skipped"
-		}
-		if err := q.st.Audit(ctx, "scheduler", action, detail, ""); err != nil {
+	for _, e := range audit {
+		if err := q.st.Audit(ctx, "scheduler", e.action, e.detail, ""); err != nil {
 			q.cfg.Logger.Error("audit scheduled scan", "err", err)
 		}
 	}
