@@ -107,8 +107,11 @@ func openSQLite(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("restrict database %s: %w", path, err)
 	}
-	// Planner statistics for what is there already (see refreshStats).
-	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM findings").Scan(&s.statsRows); err == nil && s.statsRows > 0 {
+	// Planner statistics for what is there already (see refreshStats),
+	// gathered at start-up only when the database has none yet.
+	var analyzed int
+	s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").Scan(&analyzed)
+	if err := s.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM findings").Scan(&s.statsRows); err == nil && s.statsRows > 0 && analyzed == 0 {
 		s.db.ExecContext(ctx, "PRAGMA analysis_limit=1000; ANALYZE")
 	}
 	return s, nil
