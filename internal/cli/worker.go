@@ -42,7 +42,7 @@ whatever the server allowed. SIGINT/SIGTERM stop taking jobs; running ones get
 			return runWorker(e, cfg)
 		},
 	}
-	cfg.register(cmd, "config", "db", "workers", "allow-public", "show-secrets", "job-timeout", "rescue-after", "shutdown-grace", "name")
+	cfg.register(cmd, "db", "workers", "allow-public", "show-secrets", "job-timeout", "rescue-after", "shutdown-grace", "name")
 	return cmd
 }
 
